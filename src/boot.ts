@@ -1,0 +1,38 @@
+/**
+ * What every process runtime (Node, Deno, Bun) does around its server: read the configuration, open
+ * the store, host the rooms, and stop gracefully. The runtime-specific parts come in as functions.
+ */
+import { type Config, type Env, loadConfig } from "./config.ts";
+import { Rooms } from "./rooms.ts";
+import { SqlStore, type SqlDriver } from "./store/store.ts";
+
+export interface Parley {
+  config: Config;
+  store: SqlStore;
+  rooms: Rooms;
+  /** Close every socket with 1001, wait for them to go (at most `graceMs`), then close the store. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Configure, open the store and host the rooms for one process. */
+export function boot(env: Env, openSqlite: (path: string) => SqlDriver): Parley {
+  const config = loadConfig(env);
+  const store = new SqlStore(openSqlite(config.db));
+  const rooms = new Rooms(store, config);
+  let stopping: Promise<void> | undefined;
+  const shutdown = (graceMs = 2000) =>
+    (stopping ??= (async () => {
+      rooms.shutdown();
+      const deadline = Date.now() + graceMs;
+      while (rooms.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      // Every write is already committed (each message commits before it is sent); closing the
+      // database checkpoints the WAL so the file is whole on its own.
+      store.close();
+    })());
+  return { config, store, rooms, shutdown };
+}
+
+/** The line a server prints once it listens; tests and scripts read the port from it. */
+export function listeningLine(runtime: string, host: string, port: number): string {
+  return `parley (${runtime}) listening on http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}

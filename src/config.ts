@@ -1,0 +1,84 @@
+/**
+ * Environment → configuration. The variable names are the same on every runtime
+ * (process env on Node/Deno/Bun, `[vars]` on Workers); see docs/protocol.md, "Defaults".
+ */
+
+export interface Config {
+  port: number;
+  host: string;
+  db: string;
+  maxFrameBytes: number;
+  maxText: number;
+  rateBurst: number;
+  ratePerSec: number;
+  maxMembers: number;
+  maxStrikes: number;
+  /** Strikes are counted within this window. */
+  strikeWindowMs: number;
+  maxConnectionsPerIp: number;
+  /** `*` allows any origin. */
+  allowedOrigins: string[];
+  trustProxy: boolean;
+  idleTimeoutMs: number;
+  maxQueueBytes: number;
+  historyLimit: number;
+  /** How many messages a fresh `welcome` carries, and the most a resume may replay. */
+  welcomeMessages: number;
+  resumeWindow: number;
+  typingIntervalMs: number;
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** Thrown for a variable that is set but not usable, so a server refuses to start with a clear message. */
+export class ConfigError extends Error {}
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function num(env: Env, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || !(n > 0)) throw new ConfigError(`${name} must be a positive number, got "${raw}"`);
+  return n;
+}
+
+function flag(env: Env, name: string): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  return raw !== undefined && raw !== "" && raw !== "0" && raw !== "false" && raw !== "no" && raw !== "off";
+}
+
+/** Read the configuration from an environment, applying the documented defaults. */
+export function loadConfig(env: Env): Config {
+  return {
+    port: int(env, "PORT", 8787, 0, 65535),
+    host: env.HOST?.trim() || "127.0.0.1",
+    db: env.PARLEY_DB?.trim() || "./data/parley.db",
+    maxFrameBytes: int(env, "PARLEY_MAX_FRAME_BYTES", 16 * 1024, 64, 64 * 1024 * 1024),
+    maxText: int(env, "PARLEY_MAX_TEXT", 2000, 1, 1_000_000),
+    rateBurst: int(env, "PARLEY_RATE_BURST", 10, 1),
+    ratePerSec: num(env, "PARLEY_RATE_PER_SEC", 2),
+    maxMembers: int(env, "PARLEY_MAX_MEMBERS", 1000, 1),
+    maxStrikes: int(env, "PARLEY_MAX_STRIKES", 30, 1),
+    strikeWindowMs: 10_000,
+    maxConnectionsPerIp: int(env, "PARLEY_MAX_CONNECTIONS_PER_IP", 256, 0),
+    allowedOrigins: (env.PARLEY_ALLOWED_ORIGINS ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+    trustProxy: flag(env, "PARLEY_TRUST_PROXY"),
+    idleTimeoutMs: int(env, "PARLEY_IDLE_TIMEOUT_MS", 60_000, 1000),
+    maxQueueBytes: int(env, "PARLEY_MAX_QUEUE_BYTES", 1024 * 1024, 1024),
+    historyLimit: int(env, "PARLEY_HISTORY_LIMIT", 10_000, 1),
+    welcomeMessages: 50,
+    resumeWindow: 100,
+    typingIntervalMs: 2000,
+  };
+}

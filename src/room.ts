@@ -1,0 +1,312 @@
+/**
+ * The room engine: members, presence, ordering, history and the per-frame rules. It is runtime-agnostic:
+ * it sees sockets only through `Connection` and storage only through `Store`, so the same code runs in a
+ * Node/Deno/Bun process and inside a Durable Object.
+ */
+import type { Config } from "./config.ts";
+import {
+  CLOSE,
+  checkName,
+  checkText,
+  parseClientFrame,
+  type ErrorCode,
+  type ErrorFrame,
+  type Message,
+  type RoomInfo,
+  type User,
+  type WelcomeFrame,
+} from "./protocol.ts";
+import { type Connection, type SessionRecord, strike, takeToken, userOf } from "./session.ts";
+import { randomHex, type Store } from "./store/store.ts";
+
+/** What a client asked for in its upgrade URL, already validated. */
+export interface JoinRequest {
+  name?: string;
+  token?: string;
+  since?: number;
+  epoch?: string;
+  ip: string;
+}
+
+interface Member {
+  conn: Connection;
+  uid: string;
+}
+
+/** UTF-8 length of a string, without allocating (a lone surrogate counts as U+FFFD, 3 bytes). */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** One chat room: the single source of order for its messages. */
+export class Room {
+  readonly epoch: string;
+  private seq: number;
+  private readonly members = new Map<string, Member>();
+  private readonly users = new Map<string, { user: User; cids: Set<string> }>();
+
+  constructor(
+    readonly name: string,
+    private readonly store: Store,
+    private readonly config: Config,
+    private readonly now: () => number = Date.now,
+  ) {
+    const meta = store.meta(name);
+    this.epoch = meta.epoch;
+    this.seq = meta.seq;
+  }
+
+  /** Connections currently in the room. */
+  get size(): number {
+    return this.members.size;
+  }
+
+  /** Users currently in the room, each once. */
+  memberList(): User[] {
+    return [...this.users.values()].map((u) => ({ ...u.user }));
+  }
+
+  /** The public state of the room, as `GET /api/rooms/:room` answers it. */
+  info(): RoomInfo {
+    return { room: this.name, epoch: this.epoch, seq: this.seq, members: this.memberList() };
+  }
+
+  /**
+   * Admit a new connection: send its `welcome`, then tell everyone else. Returns false (after closing
+   * the connection) when the room is full.
+   */
+  join(conn: Connection, req: JoinRequest, cid: string): boolean {
+    let stored = req.token ? this.store.userByToken(this.name, req.token) : undefined;
+    if (!(stored && this.users.has(stored.id)) && this.users.size >= this.config.maxMembers) {
+      conn.close(CLOSE.tryAgainLater, "room_full");
+      return false;
+    }
+    stored ??= this.store.createUser(this.name, (id) => req.name ?? `guest-${id}`, randomHex());
+    const present = this.users.get(stored.id);
+    let name = present?.user.name ?? stored.name;
+    if (!present && req.name !== undefined && req.name !== name) {
+      this.store.renameUser(this.name, stored.id, req.name);
+      name = req.name;
+    }
+    const now = this.now();
+    const record: SessionRecord = {
+      cid,
+      room: this.name,
+      uid: stored.id,
+      name,
+      token: stored.token,
+      ip: req.ip,
+      bucket: this.config.rateBurst,
+      bucketAt: now,
+      strikes: 0,
+      strikesAt: 0,
+      typingAt: 0,
+    };
+    conn.save(record);
+
+    const backlog = this.backlog(req);
+    this.add(conn, record);
+    const welcome: WelcomeFrame = {
+      type: "welcome",
+      room: this.name,
+      epoch: this.epoch,
+      you: userOf(record),
+      token: stored.token,
+      members: this.memberList(),
+      ...backlog,
+      seq: this.seq,
+    };
+    this.send(conn, JSON.stringify(welcome));
+
+    if (!present) this.broadcast(JSON.stringify({ type: "joined", user: userOf(record) }), record.uid);
+    // A second connection of a present user that brings a new name renames the user everywhere.
+    else if (req.name !== undefined && req.name !== name) this.rename(record, req.name);
+    return true;
+  }
+
+  /** Re-admit a connection from its saved record, with no frames sent (a woken Durable Object). */
+  restore(conn: Connection): void {
+    const record = conn.load();
+    if (record) this.add(conn, record);
+  }
+
+  /** Handle one frame from a member. */
+  receive(conn: Connection, data: unknown): void {
+    const record = conn.load();
+    if (!record || !this.members.has(record.cid)) return;
+    if (typeof data !== "string") {
+      conn.close(CLOSE.unsupportedData, "binary frames are not supported");
+      return;
+    }
+    // Node and Bun refuse an oversize frame while reading it; Deno and Workers hand it over whole.
+    if (data.length > this.config.maxFrameBytes || utf8Length(data) > this.config.maxFrameBytes) {
+      conn.close(CLOSE.tooBig, "frame too big");
+      return;
+    }
+    const now = this.now();
+    const parsed = parseClientFrame(data);
+    if (!parsed.ok) return this.reject(conn, record, now, parsed.code, parsed.message, parsed.ref);
+    const frame = parsed.frame;
+
+    if (frame.type === "typing") return this.typing(conn, record, now);
+
+    // Frames that are well-typed but break a rule are rejected before they take a token.
+    if (frame.type === "say") {
+      const ok = checkText(frame.text, this.config.maxText);
+      if (!ok.ok) return this.reject(conn, record, now, ok.code, ok.message, frame.ref);
+    }
+    let name: string | undefined;
+    if (frame.type === "rename") {
+      const ok = checkName(frame.name);
+      if (!ok.ok) return this.reject(conn, record, now, "bad_name", ok.message);
+      name = ok.name;
+    }
+    const ref = "ref" in frame ? frame.ref : undefined;
+    const wait = takeToken(record, now, this.config);
+    if (wait > 0) return this.reject(conn, record, now, "rate_limited", "slow down", ref, wait);
+    conn.save(record);
+
+    switch (frame.type) {
+      case "say":
+        return this.say(conn, record, now, frame.text, frame.ref);
+      case "rename":
+        return this.rename(record, name as string);
+      case "history": {
+        const page = this.store.page(this.name, frame.limit ?? 50, frame.before);
+        return this.send(conn, JSON.stringify({ type: "history", ...page, ...(ref !== undefined && { ref }) }));
+      }
+      case "ping":
+        return this.send(conn, JSON.stringify({ type: "pong", ...(ref !== undefined && { ref }) }));
+    }
+  }
+
+  /** Remove a connection; the last connection of a user makes them `left`. Returns false if it was not here. */
+  leave(conn: Connection): boolean {
+    const record = conn.load();
+    if (!record || !this.members.delete(record.cid)) return false;
+    const entry = this.users.get(record.uid);
+    entry?.cids.delete(record.cid);
+    if (entry && entry.cids.size === 0) {
+      this.users.delete(record.uid);
+      this.broadcast(JSON.stringify({ type: "left", user: entry.user }));
+    }
+    return true;
+  }
+
+  /** Close every connection (graceful shutdown). */
+  closeAll(code: number, reason: string): void {
+    for (const { conn } of this.members.values()) conn.close(code, reason);
+  }
+
+  private add(conn: Connection, record: SessionRecord): void {
+    this.members.set(record.cid, { conn, uid: record.uid });
+    const entry = this.users.get(record.uid);
+    if (entry) entry.cids.add(record.cid);
+    else this.users.set(record.uid, { user: userOf(record), cids: new Set([record.cid]) });
+  }
+
+  /** The `messages` and `resumed` of a welcome: a replay when the client can resume, else the latest page. */
+  private backlog(req: JoinRequest): { messages: Message[]; resumed: boolean } {
+    const { since, epoch } = req;
+    if (since !== undefined && epoch === this.epoch && since <= this.seq && this.seq - since <= this.config.resumeWindow) {
+      const oldest = this.store.oldestSeq(this.name) ?? this.seq + 1;
+      if (since >= oldest - 1) return { messages: this.store.after(this.name, since), resumed: true };
+    }
+    return { messages: this.store.page(this.name, this.config.welcomeMessages).messages, resumed: false };
+  }
+
+  private say(conn: Connection, record: SessionRecord, now: number, text: string, ref?: string): void {
+    const message: Message = { type: "message", seq: this.seq + 1, ts: now, from: userOf(record), text };
+    if (ref !== undefined) message.ref = ref;
+    try {
+      this.store.append(this.name, message, this.config.historyLimit);
+    } catch (err) {
+      console.error(`parley: could not store a message in room ${this.name}:`, (err as Error).message);
+      return this.send(conn, errorFrame("internal", "the message could not be stored", ref));
+    }
+    // Only now, after the commit, does anyone see the message.
+    this.seq = message.seq;
+    this.broadcast(JSON.stringify(message));
+    if (ref !== undefined) this.send(conn, JSON.stringify({ type: "ack", ref, seq: message.seq }));
+  }
+
+  private rename(record: SessionRecord, name: string): void {
+    const entry = this.users.get(record.uid);
+    if (!entry) return;
+    const from = entry.user.name;
+    entry.user.name = name;
+    // Every connection of the user carries the name in its record, so that a rebuilt room has it.
+    for (const cid of entry.cids) {
+      const conn = this.members.get(cid)?.conn;
+      const r = conn?.load();
+      if (conn && r) {
+        r.name = name;
+        conn.save(r);
+      }
+    }
+    this.store.renameUser(this.name, record.uid, name);
+    this.broadcast(JSON.stringify({ type: "renamed", user: { ...entry.user }, from }));
+  }
+
+  private typing(conn: Connection, record: SessionRecord, now: number): void {
+    const entry = this.users.get(record.uid);
+    if (!entry) return;
+    // The throttle is per user: a user typing in two tabs still sends one notice per interval.
+    for (const cid of entry.cids) {
+      const at = cid === record.cid ? record.typingAt : (this.members.get(cid)?.conn.load()?.typingAt ?? 0);
+      if (now - at < this.config.typingIntervalMs) return;
+    }
+    record.typingAt = now;
+    conn.save(record);
+    this.broadcast(JSON.stringify({ type: "typing", user: { ...entry.user } }), record.uid);
+  }
+
+  private reject(
+    conn: Connection,
+    record: SessionRecord,
+    now: number,
+    code: ErrorCode,
+    message: string,
+    ref?: string,
+    retryAfterMs?: number,
+  ): void {
+    this.send(conn, errorFrame(code, message, ref, retryAfterMs));
+    const over = strike(record, now, this.config);
+    conn.save(record);
+    if (over) conn.close(CLOSE.policy, "too many rejected frames");
+  }
+
+  /** Send one already-serialized frame to every member, except the connections of `exceptUid`. */
+  private broadcast(frame: string, exceptUid?: string): void {
+    for (const member of this.members.values()) {
+      if (member.uid !== exceptUid) this.send(member.conn, frame);
+    }
+  }
+
+  private send(conn: Connection, frame: string): void {
+    try {
+      conn.send(frame);
+    } catch {
+      // A socket that fails to take a frame is on its way out; its close event removes it.
+      return;
+    }
+    if (conn.bufferedAmount() > this.config.maxQueueBytes) conn.close(CLOSE.tryAgainLater, "slow_reader");
+  }
+}
+
+function errorFrame(code: ErrorCode, message: string, ref?: string, retryAfterMs?: number): string {
+  const frame: ErrorFrame = { type: "error", code, message };
+  if (ref !== undefined) frame.ref = ref;
+  if (retryAfterMs !== undefined) frame.retryAfterMs = retryAfterMs;
+  return JSON.stringify(frame);
+}

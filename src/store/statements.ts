@@ -1,0 +1,53 @@
+/**
+ * A SqlDriver over the prepared-statement API that better-sqlite3, node:sqlite and bun:sqlite share.
+ * The adapters open the database with their runtime's module and hand it here.
+ */
+import type { SqlDriver, SqlValue } from "./store.ts";
+
+interface Statement {
+  run(...params: SqlValue[]): unknown;
+  all(...params: SqlValue[]): unknown[];
+}
+
+/** The shape common to better-sqlite3's, node:sqlite's and bun:sqlite's database objects. */
+export interface StatementDatabase {
+  exec(sql: string): unknown;
+  prepare(sql: string): Statement;
+  close(): unknown;
+}
+
+/** Wrap a statement-style database, with WAL and `synchronous=NORMAL` set for a file database. */
+export function statementDriver(db: StatementDatabase): SqlDriver {
+  // WAL + synchronous=NORMAL: a commit survives a kill -9 of the process (it is in the WAL file
+  // once COMMIT returns), which is what the protocol promises before a message is sent.
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  const cache = new Map<string, Statement>();
+  const prepared = (sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) cache.set(sql, (stmt = db.prepare(sql)));
+    return stmt;
+  };
+  let depth = 0;
+  return {
+    exec: (sql) => void db.exec(sql),
+    run: (sql, ...params) => void prepared(sql).run(...params),
+    all: <T>(sql: string, ...params: SqlValue[]) => prepared(sql).all(...params) as T[],
+    transaction<T>(fn: () => T): T {
+      // Nested calls join the outer transaction (createUser calls meta, which may insert).
+      if (depth > 0) return fn();
+      db.exec("BEGIN IMMEDIATE");
+      depth++;
+      try {
+        const out = fn();
+        db.exec("COMMIT");
+        return out;
+      } catch (err) {
+        db.exec("ROLLBACK");
+        throw err;
+      } finally {
+        depth--;
+      }
+    },
+    close: () => void db.close(),
+  };
+}
