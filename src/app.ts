@@ -2,13 +2,13 @@
  * The one Hono app: page, health, the chat socket and the room API. Every runtime builds it with
  * `createApp`, passing its own `upgradeWebSocket`; nothing here touches a runtime API.
  */
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import * as v from "valibot";
 import type { Config } from "./config.ts";
 import { page } from "./page.ts";
-import { CLOSE, checkName, ROOM_NAME, SUBPROTOCOL, type HttpError } from "./protocol.ts";
+import { CLOSE, checkName, type HttpError, ROOM_NAME, SUBPROTOCOL } from "./protocol.ts";
 import type { JoinRequest } from "./room.ts";
 import type { RoomHost } from "./rooms.ts";
 import type { Connection } from "./session.ts";

@@ -4,7 +4,7 @@
  */
 import { type Config, type Env, loadConfig } from "./config.ts";
 import { Rooms } from "./rooms.ts";
-import { SqlStore, type SqlDriver } from "./store/store.ts";
+import { type SqlDriver, SqlStore } from "./store/store.ts";
 
 export interface Parley {
   config: Config;

@@ -30,6 +30,25 @@ export interface Config {
 
 export type Env = Record<string, string | undefined>;
 
+/** Every variable Parley reads (Deno is granted exactly these). */
+export const ENV_NAMES = [
+  "PORT",
+  "HOST",
+  "PARLEY_DB",
+  "PARLEY_MAX_FRAME_BYTES",
+  "PARLEY_MAX_TEXT",
+  "PARLEY_RATE_BURST",
+  "PARLEY_RATE_PER_SEC",
+  "PARLEY_MAX_MEMBERS",
+  "PARLEY_MAX_STRIKES",
+  "PARLEY_MAX_CONNECTIONS_PER_IP",
+  "PARLEY_ALLOWED_ORIGINS",
+  "PARLEY_TRUST_PROXY",
+  "PARLEY_IDLE_TIMEOUT_MS",
+  "PARLEY_MAX_QUEUE_BYTES",
+  "PARLEY_HISTORY_LIMIT",
+] as const;
+
 /** Thrown for a variable that is set but not usable, so a server refuses to start with a clear message. */
 export class ConfigError extends Error {}
 

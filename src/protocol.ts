@@ -187,7 +187,10 @@ export function checkName(raw: string): { ok: true; name: string } | { ok: false
 }
 
 /** Check a `say` text against the text limit; blank text is a bad frame. */
-export function checkText(text: string, maxText: number): { ok: true } | { ok: false; code: ErrorCode; message: string } {
+export function checkText(
+  text: string,
+  maxText: number,
+): { ok: true } | { ok: false; code: ErrorCode; message: string } {
   if (text.length > maxText) return { ok: false, code: "too_long", message: `text is over ${maxText} characters` };
   if (text.trim().length === 0) return { ok: false, code: "bad_frame", message: "text must not be blank" };
   return { ok: true };

@@ -8,10 +8,10 @@ import {
   CLOSE,
   checkName,
   checkText,
-  parseClientFrame,
   type ErrorCode,
   type ErrorFrame,
   type Message,
+  parseClientFrame,
   type RoomInfo,
   type User,
   type WelcomeFrame,
@@ -218,7 +218,12 @@ export class Room {
   /** The `messages` and `resumed` of a welcome: a replay when the client can resume, else the latest page. */
   private backlog(req: JoinRequest): { messages: Message[]; resumed: boolean } {
     const { since, epoch } = req;
-    if (since !== undefined && epoch === this.epoch && since <= this.seq && this.seq - since <= this.config.resumeWindow) {
+    if (
+      since !== undefined &&
+      epoch === this.epoch &&
+      since <= this.seq &&
+      this.seq - since <= this.config.resumeWindow
+    ) {
       const oldest = this.store.oldestSeq(this.name) ?? this.seq + 1;
       if (since >= oldest - 1) return { messages: this.store.after(this.name, since), resumed: true };
     }

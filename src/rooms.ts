@@ -35,8 +35,8 @@ export class Rooms implements RoomHost {
   }
 
   join(name: string, conn: Connection, req: JoinRequest): void {
-    let room = this.rooms.get(name);
-    if (!room) this.rooms.set(name, (room = new Room(name, this.store, this.config)));
+    const room = this.rooms.get(name) ?? new Room(name, this.store, this.config);
+    this.rooms.set(name, room);
     if (room.join(conn, req, String(++this.nextCid))) {
       this.perAddress.set(req.ip, this.connectionsFrom(req.ip) + 1);
     } else if (room.size === 0) this.rooms.delete(name);

@@ -23,8 +23,8 @@ export function statementDriver(db: StatementDatabase): SqlDriver {
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
   const cache = new Map<string, Statement>();
   const prepared = (sql: string) => {
-    let stmt = cache.get(sql);
-    if (!stmt) cache.set(sql, (stmt = db.prepare(sql)));
+    const stmt = cache.get(sql) ?? db.prepare(sql);
+    cache.set(sql, stmt);
     return stmt;
   };
   let depth = 0;

@@ -86,7 +86,13 @@ interface MessageRow {
 }
 
 function toMessage(row: MessageRow): Message {
-  const m: Message = { type: "message", seq: row.seq, ts: row.ts, from: { id: row.user_id, name: row.user_name }, text: row.text };
+  const m: Message = {
+    type: "message",
+    seq: row.seq,
+    ts: row.ts,
+    from: { id: row.user_id, name: row.user_name },
+    text: row.text,
+  };
   if (row.ref !== null) m.ref = row.ref;
   return m;
 }

@@ -60,8 +60,9 @@ const idle = setInterval(
   Math.min(5000, config.idleTimeoutMs / 4),
 );
 
-const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss } }, (info) =>
-  console.log(listeningLine("node", config.host, info.port)),
+const server = serve(
+  { fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss } },
+  (info) => console.log(listeningLine("node", config.host, info.port)),
 );
 
 async function stop() {
