@@ -31,7 +31,7 @@ const count = (min: number, max: number, what: string) =>
 // Length limits that depend on configuration (text, names) are checked after the shape, so that
 // a well-typed but over-long text gets `too_long` and not `bad_frame`.
 const SayFrame = v.object({ type: v.literal("say"), text: v.string(), ref });
-const RenameFrame = v.object({ type: v.literal("rename"), name: v.string() });
+const RenameFrame = v.object({ type: v.literal("rename"), name: v.string(), ref });
 const TypingFrame = v.object({ type: v.literal("typing") });
 const HistoryFrame = v.object({
   type: v.literal("history"),
@@ -160,11 +160,14 @@ export function parseClientFrame(text: string): Parsed {
   } catch {
     return { ok: false, code: "bad_json", message: "frame is not valid JSON" };
   }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return { ok: false, code: "bad_frame", message: "a frame must be a JSON object" };
+  }
   const result = v.safeParse(ClientFrame, json);
   if (result.success) return { ok: true, frame: result.output };
   const issue = result.issues[0];
   const path = issue.path?.map((p) => String(p.key)).join(".");
-  const message = path && issue.kind !== "schema" ? issue.message : path ? `${path}: ${issue.message}` : issue.message;
+  const message = path ? `${path}: ${issue.message}` : issue.message;
   return { ok: false, code: "bad_frame", message: message.slice(0, 200), ref: refOf(json) };
 }
 

@@ -94,8 +94,10 @@ export class Room {
     stored ??= this.store.createUser(this.name, (id) => req.name ?? `guest-${id}`, randomHex());
     const present = this.users.get(stored.id);
     let name = present?.user.name ?? stored.name;
-    if (!present && req.name !== undefined && req.name !== name) {
-      this.store.renameUser(this.name, stored.id, req.name);
+    if (req.name !== undefined && req.name !== name) {
+      // A present user who reconnects with a new name is renamed everywhere before this welcome.
+      if (present) this.rename(stored.id, req.name);
+      else this.store.renameUser(this.name, stored.id, req.name);
       name = req.name;
     }
     const now = this.now();
@@ -129,8 +131,6 @@ export class Room {
     this.send(conn, JSON.stringify(welcome));
 
     if (!present) this.broadcast(JSON.stringify({ type: "joined", user: userOf(record) }), record.uid);
-    // A second connection of a present user that brings a new name renames the user everywhere.
-    else if (req.name !== undefined && req.name !== name) this.rename(record, req.name);
     return true;
   }
 
@@ -168,7 +168,7 @@ export class Room {
     let name: string | undefined;
     if (frame.type === "rename") {
       const ok = checkName(frame.name);
-      if (!ok.ok) return this.reject(conn, record, now, "bad_name", ok.message);
+      if (!ok.ok) return this.reject(conn, record, now, "bad_name", ok.message, frame.ref);
       name = ok.name;
     }
     const ref = "ref" in frame ? frame.ref : undefined;
@@ -180,7 +180,7 @@ export class Room {
       case "say":
         return this.say(conn, record, now, frame.text, frame.ref);
       case "rename":
-        return this.rename(record, name as string);
+        return this.rename(record.uid, name as string);
       case "history": {
         const page = this.store.page(this.name, frame.limit ?? 50, frame.before);
         return this.send(conn, JSON.stringify({ type: "history", ...page, ...(ref !== undefined && { ref }) }));
@@ -245,8 +245,8 @@ export class Room {
     if (ref !== undefined) this.send(conn, JSON.stringify({ type: "ack", ref, seq: message.seq }));
   }
 
-  private rename(record: SessionRecord, name: string): void {
-    const entry = this.users.get(record.uid);
+  private rename(uid: string, name: string): void {
+    const entry = this.users.get(uid);
     if (!entry) return;
     const from = entry.user.name;
     entry.user.name = name;
@@ -259,7 +259,7 @@ export class Room {
         conn.save(r);
       }
     }
-    this.store.renameUser(this.name, record.uid, name);
+    this.store.renameUser(this.name, uid, name);
     this.broadcast(JSON.stringify({ type: "renamed", user: { ...entry.user }, from }));
   }
 
