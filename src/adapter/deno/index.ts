@@ -8,6 +8,7 @@ import type { Context, Next } from "hono";
 import { upgradeWebSocket as denoUpgrade, getConnInfo } from "hono/deno";
 import type { UpgradeWebSocket, WSContext, WSEvents } from "hono/ws";
 import { createApp, selectProtocol } from "../../app.ts";
+import { SUBPROTOCOL } from "../../protocol.ts";
 import { boot, listeningLine } from "../../boot.ts";
 import { ENV_NAMES } from "../../config.ts";
 import { socketConnection } from "../../session.ts";
@@ -22,7 +23,11 @@ const { config, rooms } = parley;
 // Deno.upgradeWebSocket has no payload limit (the room engine closes oversize frames with 1009).
 // So the options are chosen per request: our subprotocol or none, and Deno's ping-based idle timeout.
 const upgradeWebSocket = ((createEvents: (c: Context) => WSEvents) => (c: Context, next: Next) => {
-  const protocol = selectProtocol(c.req.header("sec-websocket-protocol"));
+  // Deno splits the offer on ", " exactly and throws (a 500) for a protocol it does not find there, so
+  // an offer written "foo,parley.v1" (as the `ws` client writes it) gets no subprotocol. Browsers
+  // write ", ". The request's headers are immutable, so this gap stays (docs/protocol.md, Deno).
+  const offered = c.req.header("sec-websocket-protocol")?.split(", ") ?? [];
+  const protocol = selectProtocol(offered.join(",")) && offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined;
   const idleTimeout = Math.ceil(config.idleTimeoutMs / 1000);
   return denoUpgrade(createEvents, { idleTimeout, protocol })(c, next);
 }) as UpgradeWebSocket<WebSocket>;
