@@ -33,7 +33,6 @@ const MAIN_ENV = {
 const LIMITS_ENV = {
   PARLEY_DB: ":memory:",
   PARLEY_MAX_CONNECTIONS_PER_IP: "6",
-  PARLEY_HISTORY_LIMIT: "20",
   PARLEY_MAX_QUEUE_BYTES: "65536",
   PARLEY_RATE_BURST: "100000",
   PARLEY_RATE_PER_SEC: "100000",
@@ -188,13 +187,14 @@ export function conformance(runtime: Runtime): void {
 
       it("GET /api/rooms/:room/messages defaults to 50 and caps limit at 100", async () => {
         const room = freshRoom();
-        const { client: a } = await enter(room);
+        const { client: a } = await join(roomUrl(room, {}, limits));
         await sayPaced(a, 60);
-        const res = await get(`/api/rooms/${room}/messages`);
+        const res = await get(`/api/rooms/${room}/messages`, undefined, limits);
         assert.equal(res.json.messages.length, 50);
         assert.equal(res.json.messages[0].seq, 11);
         assert.equal(res.json.more, true);
-        assert.equal((await get(`/api/rooms/${room}/messages?limit=101`)).status, 400);
+        assert.equal((await get(`/api/rooms/${room}/messages?limit=100`, undefined, limits)).json.messages.length, 60);
+        assert.equal((await get(`/api/rooms/${room}/messages?limit=101`, undefined, limits)).status, 400);
         await a.close();
       });
 
@@ -452,9 +452,9 @@ export function conformance(runtime: Runtime): void {
 
       it("a fresh join carries the last 50 messages", async () => {
         const room = freshRoom();
-        const { client: a } = await enter(room);
+        const { client: a } = await join(roomUrl(room, {}, limits));
         await sayPaced(a, 55);
-        const { client: b, welcome } = await enter(room);
+        const { client: b, welcome } = await join(roomUrl(room, {}, limits));
         const seqs = (welcome.messages as Frame[]).map((m) => m.seq);
         assert.equal(seqs.length, 50);
         assert.equal(seqs[0], 6);
@@ -793,42 +793,57 @@ export function conformance(runtime: Runtime): void {
         await Promise.all([a.close(), wrong.client.close(), ahead.client.close(), exact.client.close()]);
       });
 
-      it("resume is refused past 100 messages or past the history kept", async () => {
-        // The limits server keeps 20 messages and has no rate limit.
+      it("resume is refused past 100 messages behind", async () => {
         const room = freshRoom();
         const { client: a, welcome } = await join(roomUrl(room, {}, limits));
-        for (let i = 1; i <= 30; i++) a.send(say(`m${i}`));
-        for (let i = 1; i <= 30; i++) await a.next("message");
-        const gone = await join(roomUrl(room, { since: 5, epoch: welcome.epoch as string }, limits));
-        assert.equal(gone.welcome.resumed, false, "messages 6–10 are no longer kept");
-        assert.deepEqual(
-          (gone.welcome.messages as Frame[]).map((m) => m.seq),
-          Array.from({ length: 20 }, (_, i) => i + 11),
-        );
-        await gone.client.close();
-        const kept = await join(roomUrl(room, { since: 10, epoch: welcome.epoch as string }, limits));
-        assert.equal(kept.welcome.resumed, true);
-        assert.equal((kept.welcome.messages as Frame[]).length, 20);
-        await kept.client.close();
-        for (let i = 31; i <= 131; i++) a.send(say(`m${i}`));
-        for (let i = 31; i <= 131; i++) await a.next("message");
+        await sayPaced(a, 131);
+        const near = await join(roomUrl(room, { since: 31, epoch: welcome.epoch as string }, limits));
+        assert.equal(near.welcome.resumed, true, "100 behind is within the window");
+        assert.equal((near.welcome.messages as Frame[]).length, 100);
         const far = await join(roomUrl(room, { since: 30, epoch: welcome.epoch as string }, limits));
-        assert.equal(far.welcome.resumed, false, "101 behind is past the resume window");
-        await Promise.all([a.close(), far.client.close()]);
+        assert.equal(far.welcome.resumed, false, "101 behind is past the window");
+        assert.deepEqual(
+          (far.welcome.messages as Frame[]).map((m) => m.seq),
+          Array.from({ length: 50 }, (_, i) => i + 82),
+        );
       });
+    });
+
+    describe("history limit", () => {
+      // A server that keeps 20 messages per room.
+      let small: RunningServer;
+      before(async () => {
+        small = await start({ ...LIMITS_ENV, PARLEY_HISTORY_LIMIT: "20" });
+      });
+      after(() => small?.stop("SIGKILL"));
 
       it("history keeps PARLEY_HISTORY_LIMIT messages, the oldest going first", async () => {
         const room = freshRoom();
-        const { client: a } = await join(roomUrl(room, {}, limits));
-        for (let i = 1; i <= 25; i++) a.send(say(`m${i}`));
-        for (let i = 1; i <= 25; i++) await a.next("message");
-        const res = await get(`/api/rooms/${room}/messages?limit=100`, undefined, limits);
+        const { client: a } = await join(roomUrl(room, {}, small));
+        await sayPaced(a, 25);
+        const res = await get(`/api/rooms/${room}/messages?limit=100`, undefined, small);
         assert.deepEqual(
           res.json.messages.map((m: Frame) => m.seq),
           Array.from({ length: 20 }, (_, i) => i + 6),
         );
         assert.equal(res.json.more, false);
-        await a.close();
+        a.send({ type: "history", before: 100, limit: 100 });
+        assert.equal(((await a.next("history")).messages as Frame[]).length, 20);
+      });
+
+      it("resume is refused once the missed messages are no longer kept", async () => {
+        const room = freshRoom();
+        const { client: a, welcome } = await join(roomUrl(room, {}, small));
+        await sayPaced(a, 30);
+        const gone = await join(roomUrl(room, { since: 9, epoch: welcome.epoch as string }, small));
+        assert.equal(gone.welcome.resumed, false, "message 10 is no longer kept");
+        assert.deepEqual(
+          (gone.welcome.messages as Frame[]).map((m) => m.seq),
+          Array.from({ length: 20 }, (_, i) => i + 11),
+        );
+        const kept = await join(roomUrl(room, { since: 10, epoch: welcome.epoch as string }, small));
+        assert.equal(kept.welcome.resumed, true);
+        assert.equal((kept.welcome.messages as Frame[]).length, 20);
       });
     });
 
