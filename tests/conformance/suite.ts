@@ -102,10 +102,7 @@ export function conformance(runtime: Runtime): void {
 
   describe(`conformance: ${runtime.name}`, () => {
     before(async () => {
-      [main, limits] = await Promise.all([
-        start(MAIN_ENV),
-        start(LIMITS_ENV),
-      ]);
+      [main, limits] = await Promise.all([start(MAIN_ENV), start(LIMITS_ENV)]);
     });
     after(async () => {
       await Promise.all([main?.stop("SIGKILL"), limits?.stop("SIGKILL")]);

@@ -8,9 +8,9 @@ import type { Context, Next } from "hono";
 import { upgradeWebSocket as denoUpgrade, getConnInfo } from "hono/deno";
 import type { UpgradeWebSocket, WSContext, WSEvents } from "hono/ws";
 import { createApp, selectProtocol } from "../../app.ts";
-import { SUBPROTOCOL } from "../../protocol.ts";
 import { boot, listeningLine } from "../../boot.ts";
 import { ENV_NAMES } from "../../config.ts";
+import { SUBPROTOCOL } from "../../protocol.ts";
 import { socketConnection } from "../../session.ts";
 import { statementDriver } from "../../store/statements.ts";
 
