@@ -61,12 +61,11 @@ export function originAllowed(origin: string | undefined, host: string | undefin
   return host !== undefined && url.host.toLowerCase() === host.toLowerCase();
 }
 
-/** Build the Parley app for one runtime. */
-export function createApp(opts: AppOptions) {
-  const { host, config, connection } = opts;
-  const log = opts.log ?? ((m: string) => console.error(`parley: ${m}`));
-  const app = new Hono<Vars>();
+const BAD_ROOM = "room names are 1–64 of A–Z a–z 0–9 - _";
 
+/** Page, health, room creation, and JSON answers for 404 and failures: what every front serves itself. */
+function baseApp(log: (m: string) => void) {
+  const app = new Hono<Vars>();
   // Header middleware stays off the socket route: rewriting headers of a 101 response throws.
   const headers = secureHeaders({
     contentSecurityPolicy: {
@@ -89,6 +88,76 @@ export function createApp(opts: AppOptions) {
   app.get("/app.js", (c) => c.body(page.script, 200, { "content-type": "text/javascript; charset=utf-8" }));
   app.get("/app.css", (c) => c.body(page.style, 200, { "content-type": "text/css; charset=utf-8" }));
   app.get("/healthz", (c) => c.json({ ok: true }));
+  app.post("/api/rooms", (c) => c.json({ room: randomHex(16) }, 201));
+
+  app.notFound((c) => httpError(c, 404, "not_found", "no such endpoint"));
+  app.onError((err, c) => {
+    log(`request failed: ${(err as Error).message}`);
+    return httpError(c, 500, "internal", "the server failed");
+  });
+  return app;
+}
+
+/**
+ * Checks 1 and 2 of an upgrade (room name and query values, then origin). Returns the error answer, or
+ * what the client asked for.
+ */
+function checkUpgrade(c: Context, config: Config): Response | { room: string; req: Omit<JoinRequest, "ip"> } {
+  const room = c.req.param("room") ?? "";
+  if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", BAD_ROOM);
+  const q = v.safeParse(UpgradeQuery, c.req.query());
+  if (!q.success) {
+    const key = q.issues[0].path?.[0]?.key;
+    return httpError(c, 400, "bad_query", `bad value for ${String(key ?? "a query parameter")}`);
+  }
+  let name: string | undefined;
+  if (q.output.name !== undefined) {
+    const ok = checkName(q.output.name);
+    if (!ok.ok) return httpError(c, 400, "bad_name", ok.message);
+    name = ok.name;
+  }
+  if (!originAllowed(c.req.header("origin"), c.req.header("host"), config.allowedOrigins)) {
+    return httpError(c, 403, "forbidden_origin", "this origin may not open chat sockets here");
+  }
+  return { room, req: { ...q.output, name } };
+}
+
+const logToConsole = (m: string) => console.error(`parley: ${m}`);
+
+/** Run a socket handler; a throw closes that socket with 1011 instead of reaching the runtime. */
+function guarded(log: (m: string) => void) {
+  return (ws: WSContext, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      log(`socket handler failed: ${(err as Error).stack ?? err}`);
+      try {
+        ws.close(CLOSE.internal, "internal error");
+      } catch {}
+    }
+  };
+}
+
+/**
+ * The socket handlers that need nothing but the socket: every later event works from the connection's
+ * record. A Durable Object woken from hibernation dispatches to these, having lost the upgrade's closure.
+ */
+export function socketEvents(host: RoomHost, connection: (ws: WSContext) => Connection, log = logToConsole) {
+  const guard = guarded(log);
+  return {
+    onMessage: (e: MessageEvent, ws: WSContext) => guard(ws, () => host.receive(connection(ws), e.data)),
+    onClose: (_e: CloseEvent, ws: WSContext) => guard(ws, () => host.leave(connection(ws))),
+    onError: (_e: Event, ws: WSContext) => guard(ws, () => host.leave(connection(ws))),
+  };
+}
+
+/** Build the Parley app for one runtime (on Workers: inside a room's Durable Object). */
+export function createApp(opts: AppOptions) {
+  const { host, config, connection } = opts;
+  const log = opts.log ?? logToConsole;
+  const app = baseApp(log);
+  const guard = guarded(log);
+  const later = socketEvents(host, connection, log);
 
   const clientIp = (c: Context) => {
     const forwarded = config.trustProxy ? c.req.header("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
@@ -99,39 +168,18 @@ export function createApp(opts: AppOptions) {
   app.get(
     "/rooms/:room/ws",
     async (c, next) => {
-      const room = c.req.param("room");
-      if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", "room names are 1–64 of A–Z a–z 0–9 - _");
-      const q = v.safeParse(UpgradeQuery, c.req.query());
-      if (!q.success) {
-        const key = q.issues[0].path?.[0]?.key;
-        return httpError(c, 400, "bad_query", `bad value for ${String(key ?? "a query parameter")}`);
-      }
-      let name: string | undefined;
-      if (q.output.name !== undefined) {
-        const ok = checkName(q.output.name);
-        if (!ok.ok) return httpError(c, 400, "bad_name", ok.message);
-        name = ok.name;
-      }
-      if (!originAllowed(c.req.header("origin"), c.req.header("host"), config.allowedOrigins)) {
-        return httpError(c, 403, "forbidden_origin", "this origin may not open chat sockets here");
-      }
+      const asked = checkUpgrade(c, config);
+      if (asked instanceof Response) return asked;
       const ip = clientIp(c);
       if (config.maxConnectionsPerIp > 0 && host.connectionsFrom(ip) >= config.maxConnectionsPerIp) {
         return httpError(c, 429, "too_many_connections", "too many open connections from this address");
       }
-      c.set("join", { room, req: { ...q.output, name, ip } });
+      c.set("join", { room: asked.room, req: { ...asked.req, ip } });
       await next();
     },
     opts.upgradeWebSocket((c: Context<Vars>) => {
       const { room, req } = c.get("join");
-      // Only onOpen reads the upgrade request. The other handlers work from the socket's record alone,
-      // so a Durable Object woken from hibernation can run them without this closure.
-      return {
-        onOpen: (_e: Event, ws: WSContext) => guard(ws, () => host.join(room, connection(ws), req)),
-        onMessage: (e: MessageEvent, ws: WSContext) => guard(ws, () => host.receive(connection(ws), e.data)),
-        onClose: (_e: CloseEvent, ws: WSContext) => guard(ws, () => host.leave(connection(ws))),
-        onError: (_e: Event, ws: WSContext) => guard(ws, () => host.leave(connection(ws))),
-      };
+      return { onOpen: (_e: Event, ws: WSContext) => guard(ws, () => host.join(room, connection(ws), req)), ...later };
     }),
     (c) => {
       c.header("Upgrade", "websocket");
@@ -141,13 +189,13 @@ export function createApp(opts: AppOptions) {
 
   app.get("/api/rooms/:room", (c) => {
     const room = c.req.param("room");
-    if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", "room names are 1–64 of A–Z a–z 0–9 - _");
+    if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", BAD_ROOM);
     return c.json(host.info(room));
   });
 
   app.get("/api/rooms/:room/messages", (c) => {
     const room = c.req.param("room");
-    if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", "room names are 1–64 of A–Z a–z 0–9 - _");
+    if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", BAD_ROOM);
     const q = v.safeParse(PageQuery, c.req.query());
     if (!q.success) {
       const key = q.issues[0].path?.[0]?.key;
@@ -156,24 +204,31 @@ export function createApp(opts: AppOptions) {
     return c.json(host.page(room, q.output.limit ?? 50, q.output.before));
   });
 
-  app.post("/api/rooms", (c) => c.json({ room: randomHex(16) }, 201));
+  return app;
+}
 
-  app.notFound((c) => httpError(c, 404, "not_found", "no such endpoint"));
-  app.onError((err, c) => {
-    log(`request failed: ${(err as Error).message}`);
-    return httpError(c, 500, "internal", "the server failed");
+/**
+ * The front of a deployment whose rooms live elsewhere (Workers: one Durable Object per room). It answers
+ * what needs no room itself, checks room names and origins, and forwards the rest to the room.
+ */
+export function createEdgeApp(opts: {
+  config: Config;
+  forward: (room: string, request: Request) => Promise<Response>;
+}) {
+  const app = baseApp(logToConsole);
+  app.get("/rooms/:room/ws", (c) => {
+    const asked = checkUpgrade(c, opts.config);
+    return asked instanceof Response ? asked : opts.forward(asked.room, c.req.raw);
   });
-
-  function guard(ws: WSContext, fn: () => void) {
-    try {
-      fn();
-    } catch (err) {
-      log(`socket handler failed: ${(err as Error).stack ?? err}`);
-      try {
-        ws.close(CLOSE.internal, "internal error");
-      } catch {}
-    }
-  }
+  const toRoom = async (c: Context): Promise<Response> => {
+    const room = c.req.param("room") ?? "";
+    if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", BAD_ROOM);
+    // A fetched response has immutable headers; copy it so the header middleware can set its own.
+    const res = await opts.forward(room, c.req.raw);
+    return new Response(res.body, res);
+  };
+  app.get("/api/rooms/:room", toRoom);
+  app.get("/api/rooms/:room/messages", toRoom);
   return app;
 }
 

@@ -6,7 +6,7 @@ import type { Config } from "./config.ts";
 import { CLOSE, type MessagePage, type RoomInfo } from "./protocol.ts";
 import { type JoinRequest, Room } from "./room.ts";
 import type { Connection } from "./session.ts";
-import type { Store } from "./store/store.ts";
+import { randomHex, type Store } from "./store/store.ts";
 
 /** The app's view of the rooms: joining, frames, leaving, and the HTTP reads. */
 export interface RoomHost {
@@ -19,27 +19,60 @@ export interface RoomHost {
   page(room: string, limit: number, before?: number): MessagePage;
 }
 
-/** Every room of one process. A room with no members leaves memory; its state stays in the store. */
+export interface RoomsOptions {
+  /**
+   * Count a client address's open connections from the platform instead of in memory (a Durable Object
+   * counts its sockets by tag, which survives hibernation).
+   */
+  connectionsFrom?: (ip: string) => number;
+}
+
+/**
+ * Every room of one host: a process (Node, Deno, Bun) or a Durable Object. A room with no members
+ * leaves memory; its state stays in the store.
+ */
 export class Rooms implements RoomHost {
   private readonly rooms = new Map<string, Room>();
   private readonly perAddress = new Map<string, number>();
-  private nextCid = 0;
 
   constructor(
     private readonly store: Store,
     private readonly config: Config,
+    private readonly options: RoomsOptions = {},
   ) {}
 
   connectionsFrom(ip: string): number {
-    return this.perAddress.get(ip) ?? 0;
+    return this.options.connectionsFrom?.(ip) ?? this.perAddress.get(ip) ?? 0;
   }
 
   join(name: string, conn: Connection, req: JoinRequest): void {
-    const room = this.rooms.get(name) ?? new Room(name, this.store, this.config);
-    this.rooms.set(name, room);
-    if (room.join(conn, req, String(++this.nextCid))) {
-      this.perAddress.set(req.ip, this.connectionsFrom(req.ip) + 1);
-    } else if (room.size === 0) this.rooms.delete(name);
+    const room = this.open(name);
+    // Random connection ids stay unique across a Durable Object's hibernation, where a counter would not.
+    if (room.join(conn, req, randomHex(8))) this.count(req.ip, 1);
+    else if (room.size === 0) this.rooms.delete(name);
+  }
+
+  /** Re-admit a connection that outlived this host's memory (a woken Durable Object), from its record. */
+  restore(conn: Connection): void {
+    const record = conn.load();
+    if (!record) return;
+    this.open(record.room).restore(conn);
+    this.count(record.ip, 1);
+  }
+
+  private open(name: string): Room {
+    let room = this.rooms.get(name);
+    if (!room) {
+      room = new Room(name, this.store, this.config);
+      this.rooms.set(name, room);
+    }
+    return room;
+  }
+
+  private count(ip: string, delta: number): void {
+    const n = (this.perAddress.get(ip) ?? 0) + delta;
+    if (n > 0) this.perAddress.set(ip, n);
+    else this.perAddress.delete(ip);
   }
 
   receive(conn: Connection, data: unknown): void {
@@ -51,9 +84,7 @@ export class Rooms implements RoomHost {
     const record = conn.load();
     const room = record && this.rooms.get(record.room);
     if (!record || !room?.leave(conn)) return;
-    const left = this.connectionsFrom(record.ip) - 1;
-    if (left > 0) this.perAddress.set(record.ip, left);
-    else this.perAddress.delete(record.ip);
+    this.count(record.ip, -1);
     if (room.size === 0) this.rooms.delete(record.room);
   }
 

@@ -1,0 +1,108 @@
+/**
+ * One chat room as a Durable Object: the same app, room engine and store as Node, Deno and Bun, with
+ * the room's SQLite storage behind the store and each socket's session record as its attachment.
+ *
+ * The object sets no timers: a pending timer keeps an object awake for ever, and an idle room should
+ * cost nothing. Keep-alive pings are answered by the platform without waking it (auto-response).
+ */
+import { DurableObject } from "cloudflare:workers";
+import type { WSContext } from "hono/ws";
+import { createApp, selectProtocol, socketEvents } from "../../app.ts";
+import { type Env, loadConfig } from "../../config.ts";
+import { Rooms } from "../../rooms.ts";
+import type { Connection, SessionRecord } from "../../session.ts";
+import { type SqlDriver, SqlStore } from "../../store/store.ts";
+import { durableWebSocket } from "./do-websocket.ts";
+
+const ipTag = (ip: string) => `ip:${ip}`;
+
+/** The store's driver over a Durable Object's SQLite (`ctx.storage.sql`), synchronous like the others. */
+function durableSql(storage: DurableObjectStorage): SqlDriver {
+  return {
+    exec: (sql) => void storage.sql.exec(sql),
+    run: (sql, ...params) => void storage.sql.exec(sql, ...params),
+    all: <T>(sql: string, ...params: (string | number | null)[]) => storage.sql.exec(sql, ...params).toArray() as T[],
+    transaction: (fn) => storage.transactionSync(fn),
+    // The platform owns the database's life.
+    close: () => {},
+  };
+}
+
+// The record is the socket's attachment, so it survives hibernation. Reading it back deserializes, so
+// keep the copy of this instance's life beside it.
+const records = new WeakMap<WebSocket, SessionRecord>();
+
+function durableConnection(raw: WebSocket): Connection {
+  return {
+    send: (frame) => raw.readyState === WebSocket.OPEN && raw.send(frame),
+    close: (code, reason) => raw.readyState === WebSocket.OPEN && raw.close(code, reason),
+    // A Durable Object's sockets expose no queue; the runtime owns it (docs/protocol.md, Workers).
+    bufferedAmount: () => 0,
+    load() {
+      let record = records.get(raw);
+      if (!record) {
+        record = (raw.deserializeAttachment() as SessionRecord | null) ?? undefined;
+        if (record) records.set(raw, record);
+      }
+      return record;
+    },
+    save(record) {
+      records.set(raw, record);
+      raw.serializeAttachment(record);
+    },
+  };
+}
+
+const connection = (ws: WSContext) => durableConnection(ws.raw as WebSocket);
+
+/** The string variables of a Worker's env (its `[vars]`), for `loadConfig`. */
+export function varsOf(env: object): Env {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => typeof v === "string"));
+}
+
+/** The Durable Object class behind every room on Workers. */
+export class ChatRoom extends DurableObject {
+  private readonly app;
+  private readonly dispatch;
+
+  constructor(ctx: DurableObjectState, env: object) {
+    super(ctx, env);
+    // On Workers the address is always Cloudflare's; no proxy header is trusted.
+    const config = { ...loadConfig(varsOf(env)), trustProxy: false };
+    const store = new SqlStore(durableSql(ctx.storage));
+    const host = new Rooms(store, config, { connectionsFrom: (ip) => ctx.getWebSockets(ipTag(ip)).length });
+    const { upgradeWebSocket, dispatch } = durableWebSocket(ctx, {
+      tags: (c) => [ipTag(c.req.header("cf-connecting-ip") ?? "unknown")],
+      protocol: (c) => selectProtocol(c.req.header("sec-websocket-protocol")),
+      rehydrate: () => socketEvents(host, connection),
+    });
+    this.dispatch = dispatch;
+    this.app = createApp({
+      upgradeWebSocket,
+      host,
+      config,
+      connection,
+      clientAddress: (c) => c.req.header("cf-connecting-ip") ?? "unknown",
+    });
+    // A woken object rebuilds its members from the sockets the platform kept, without running onOpen.
+    for (const ws of ctx.getWebSockets()) host.restore(durableConnection(ws));
+    // The exact frame {"type":"ping"} is answered by the platform without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
+  }
+
+  fetch(request: Request): Response | Promise<Response> {
+    return this.app.fetch(request, this.env);
+  }
+
+  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer) {
+    this.dispatch.webSocketMessage(ws, message);
+  }
+
+  webSocketClose(ws: WebSocket, code: number, reason: string, wasClean: boolean) {
+    this.dispatch.webSocketClose(ws, code, reason, wasClean);
+  }
+
+  webSocketError(ws: WebSocket, error: unknown) {
+    this.dispatch.webSocketError(ws, error);
+  }
+}
