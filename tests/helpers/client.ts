@@ -10,6 +10,8 @@ export interface ClientOptions {
   headers?: Record<string, string>;
   /** Answer server pings (default true); false makes a client look dead to the idle timeout. */
   autoPong?: boolean;
+  /** Offer per-message compression (default false). */
+  perMessageDeflate?: boolean;
 }
 
 export interface Closed {
@@ -41,7 +43,7 @@ export class Client {
     this.ws = new WebSocket(url, opts.protocols ?? [], {
       headers: opts.headers,
       autoPong: opts.autoPong ?? true,
-      perMessageDeflate: false,
+      perMessageDeflate: opts.perMessageDeflate ?? false,
     });
     this.ws.on("message", (data, isBinary) => {
       this.frames.push(isBinary ? { type: "<binary>" } : JSON.parse(data.toString()));

@@ -3,6 +3,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -31,15 +32,32 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "parley-test-"));
 }
 
+/** A port that was free a moment ago (for servers that cannot take port 0). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// Parley's own line, or wrangler's.
+const READY = /(?:listening on|Ready on) http:\/\/127\.0\.0\.1:(\d+)/;
+
 /** Start `command` with `env` (PORT=0 unless given) and resolve once it prints its listening line. */
 export async function startServer(
   command: Command,
   env: Record<string, string>,
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
 ): Promise<RunningServer> {
+  // Its own process group, so that a kill reaches the children too (wrangler runs workerd).
   const proc = spawn(command.cmd, command.args, {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...env },
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", WRANGLER_SEND_METRICS: "false", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
   let out = "";
   proc.stdout?.on("data", (d) => (out += d));
@@ -50,13 +68,14 @@ export async function startServer(
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const check = () => {
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      const m = READY.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(Number(m[1]));
       }
     };
     proc.stdout?.on("data", check);
+    proc.stderr?.on("data", check);
     exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`server exited (${code}) before listening:\n${out}`));
@@ -70,7 +89,13 @@ export async function startServer(
     output: () => out,
     exited,
     stop(signal = "SIGTERM") {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      if (proc.exitCode === null && proc.signalCode === null) {
+        try {
+          process.kill(-(proc.pid as number), signal);
+        } catch {
+          proc.kill(signal);
+        }
+      }
       return exited;
     },
   };

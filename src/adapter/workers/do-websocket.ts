@@ -42,7 +42,11 @@ export function durableWebSocket(ctx: DurableObjectState, options: DurableWebSoc
   // Events for the sockets accepted since this instance started; a woken instance starts empty.
   const live = new Map<WebSocket, WSEvents<WebSocket>>();
   let woken: WSEvents<WebSocket> | undefined;
-  const eventsOf = (ws: WebSocket) => live.get(ws) ?? (woken ??= options.rehydrate());
+  const eventsOf = (ws: WebSocket) => {
+    const events = live.get(ws) ?? woken ?? options.rehydrate();
+    if (!live.has(ws)) woken = events;
+    return events;
+  };
 
   const upgradeWebSocket = defineWebSocketHelper<WebSocket>((c, events) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return;
@@ -65,6 +69,13 @@ export function durableWebSocket(ctx: DurableObjectState, options: DurableWebSoc
       eventsOf(ws).onMessage?.(new MessageEvent("message", { data: message }), durableContext(ws));
     },
     webSocketClose(ws: WebSocket, code: number, reason: string, wasClean: boolean) {
+      // Complete the closing handshake. Newer compatibility dates reply on their own (and ignore this),
+      // but wrangler dev's proxy in front of the object does not, and the client would wait for ever.
+      try {
+        ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+      } catch {
+        // Already closed.
+      }
       eventsOf(ws).onClose?.(new CloseEvent("close", { code, reason, wasClean }), durableContext(ws));
       live.delete(ws);
     },
