@@ -1,31 +1,5 @@
-import { dirname } from "node:path";
-import { freePort, tempDir } from "../helpers/server.ts";
+import { wranglerDev } from "../helpers/wrangler.ts";
 import { conformance } from "./suite.ts";
-
-/** `wrangler dev` for an environment: PARLEY_* as --var, PARLEY_DB as the directory it persists to. */
-export async function wranglerDev(env: Record<string, string>) {
-  const vars = Object.entries(env)
-    .filter(([k]) => k.startsWith("PARLEY_") && k !== "PARLEY_DB")
-    .flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-  const persist = !env.PARLEY_DB || env.PARLEY_DB === ":memory:" ? tempDir() : dirname(env.PARLEY_DB);
-  return {
-    cmd: "node_modules/.bin/wrangler",
-    args: [
-      "dev",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(await freePort()),
-      // Several wrangler dev at once would all want the default inspector port.
-      "--inspector-port",
-      String(await freePort()),
-      "--show-interactive-dev-session=false",
-      "--persist-to",
-      persist,
-      ...vars,
-    ],
-  };
-}
 
 const PLATFORM = "on Workers the platform owns this (docs/protocol.md, 'Workers: where the platform decides'): ";
 

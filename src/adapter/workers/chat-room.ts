@@ -55,9 +55,14 @@ function durableConnection(raw: WebSocket): Connection {
 
 const connection = (ws: WSContext) => durableConnection(ws.raw as WebSocket);
 
-/** The string variables of a Worker's env (its `[vars]`), for `loadConfig`. */
+/** A Worker's `[vars]` as strings, for `loadConfig`; bindings are left out. */
 export function varsOf(env: object): Env {
-  return Object.fromEntries(Object.entries(env).filter(([, v]) => typeof v === "string"));
+  // wrangler.toml may give a limit as a TOML number (PARLEY_MAX_TEXT = 4000); it arrives as a number.
+  return Object.fromEntries(
+    Object.entries(env)
+      .filter(([, v]) => typeof v === "string" || typeof v === "number" || typeof v === "boolean")
+      .map(([k, v]) => [k, String(v)]),
+  );
 }
 
 /** The Durable Object class behind every room on Workers. */
@@ -85,7 +90,10 @@ export class ChatRoom extends DurableObject {
       clientAddress: (c) => c.req.header("cf-connecting-ip") ?? "unknown",
     });
     // A woken object rebuilds its members from the sockets the platform kept, without running onOpen.
-    for (const ws of ctx.getWebSockets()) host.restore(durableConnection(ws));
+    const kept = ctx.getWebSockets();
+    for (const ws of kept) host.restore(durableConnection(ws));
+    // One line per wake-up, so an operator (and the eviction test) can see hibernation happen.
+    if (kept.length > 0) console.log(`parley: room woke from hibernation with ${kept.length} sockets`);
     // The exact frame {"type":"ping"} is answered by the platform without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
   }

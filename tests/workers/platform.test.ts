@@ -1,0 +1,159 @@
+/**
+ * What only Workers has: real hibernation under `wrangler dev`, a restart on the same persisted state,
+ * and a bundle that `wrangler deploy` would upload.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join as joinPath } from "node:path";
+import { after, afterEach, describe, test } from "node:test";
+import { type Frame, join, terminateAll } from "../helpers/client.ts";
+import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
+import { wranglerDev } from "../helpers/wrangler.ts";
+
+const WOKE = /parley: room woke from hibernation with (\d+) sockets/g;
+// wrangler dev evicts an idle object after about 10 s (../shared/PITFALLS.md); leave it room to do so.
+const QUIET_MS = 15_000;
+
+const servers: RunningServer[] = [];
+async function start(env: Record<string, string>) {
+  const server = await startServer(await wranglerDev(env), env);
+  servers.push(server);
+  return server;
+}
+const wakes = (server: RunningServer) => [...server.output().matchAll(WOKE)].map((m) => Number(m[1]));
+const say = (text: string) => ({ type: "say", text, ref: text });
+
+afterEach(() => terminateAll());
+after(async () => {
+  await Promise.all(servers.map((s) => s.stop("SIGKILL")));
+});
+
+describe("workers: hibernation", () => {
+  test("an evicted room wakes with its members, names, ids, tokens, seq and history", { timeout: 90_000 }, async () => {
+    const server = await start({ PARLEY_DB: `${tempDir()}/parley.db` });
+    const url = (q: Record<string, string> = {}) => `${server.wsUrl}/rooms/sleepy/ws?${new URLSearchParams(q)}`;
+    const ann = await join(url({ name: "ann" }));
+    const bob = await join(url({ name: "bob" }));
+    await ann.client.next("joined");
+    for (const text of ["one", "two"]) {
+      ann.client.send(say(text));
+      await ann.client.next("ack");
+      await bob.client.next("message");
+    }
+    assert.deepEqual(wakes(server), [], "the room has not slept yet");
+
+    // Quiet: no frame either way, no timer in the object, so the platform evicts it.
+    await new Promise((r) => setTimeout(r, QUIET_MS));
+
+    bob.client.send(say("three"));
+    const three = await ann.client.next("message");
+    assert.deepEqual(wakes(server), [2], "a fresh instance rebuilt the room from its 2 sockets");
+    assert.equal(three.seq, 3);
+    assert.deepEqual(three.from, bob.welcome.you);
+    assert.equal((await bob.client.next("ack")).seq, 3);
+
+    const info = await (await fetch(`${server.url}/api/rooms/sleepy`)).json();
+    assert.equal(info.epoch, ann.welcome.epoch);
+    assert.equal(info.seq, 3);
+    assert.deepEqual(
+      new Set(info.members.map((m: Frame) => `${m.id}:${m.name}`)),
+      new Set([ann.welcome.you, bob.welcome.you].map((u) => `${(u as Frame).id}:${(u as Frame).name}`)),
+    );
+
+    // Ann's token still names Ann; her second tab is not a new member.
+    const tab = await join(url({ token: ann.welcome.token as string }));
+    assert.deepEqual(tab.welcome.you, ann.welcome.you);
+    assert.deepEqual(
+      (tab.welcome.messages as Frame[]).map((m) => `${m.seq}:${m.text}`),
+      ["1:one", "2:two", "3:three"],
+    );
+    // The user-id counter carried on.
+    const cat = await join(url({ name: "cat" }));
+    assert.equal(Number((cat.welcome.you as Frame).id), Number((bob.welcome.you as Frame).id) + 1);
+
+    // Rename and leave run through the rebuilt handlers too.
+    bob.client.send({ type: "rename", name: "robert" });
+    assert.deepEqual((await ann.client.next("renamed")).user, { id: (bob.welcome.you as Frame).id, name: "robert" });
+    await bob.client.close();
+    assert.equal(((await ann.client.next("left")).user as Frame).id, (bob.welcome.you as Frame).id);
+    await Promise.all([ann.client.close(), tab.client.close(), cat.client.close()]);
+  });
+
+  test("keep-alive pings are answered without waking the room", { timeout: 90_000 }, async () => {
+    const server = await start({ PARLEY_DB: ":memory:" });
+    const ann = await join(`${server.wsUrl}/rooms/pinger/ws`);
+    await new Promise((r) => setTimeout(r, QUIET_MS));
+    ann.client.send({ type: "ping" });
+    assert.equal((await ann.client.next("pong")).type, "pong");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(wakes(server), [], "the platform answered the ping");
+    ann.client.send(say("hello"));
+    assert.equal((await ann.client.next("ack")).seq, 1);
+    assert.deepEqual(wakes(server), [1], "a real frame wakes it");
+    await ann.client.close();
+  });
+});
+
+describe("workers: restart", () => {
+  test("stop wrangler dev, start it on the same state: history, epoch, seq and ids carry on", {
+    timeout: 120_000,
+  }, async () => {
+    const env = { PARLEY_DB: `${tempDir()}/parley.db` };
+    let server = await start(env);
+    const url = () => `${server.wsUrl}/rooms/lasting/ws?name=ann`;
+    const ann = await join(url());
+    for (const text of ["a", "b"]) {
+      ann.client.send(say(text));
+      await ann.client.next("ack");
+    }
+    await server.stop("SIGINT");
+    await ann.client.closed;
+
+    server = await start(env);
+    const info = await (await fetch(`${server.url}/api/rooms/lasting`)).json();
+    assert.equal(info.epoch, ann.welcome.epoch);
+    assert.equal(info.seq, 2);
+    const back = await join(`${server.wsUrl}/rooms/lasting/ws?token=${ann.welcome.token}`);
+    assert.deepEqual(back.welcome.you, ann.welcome.you);
+    assert.deepEqual(
+      (back.welcome.messages as Frame[]).map((m) => m.text),
+      ["a", "b"],
+    );
+    back.client.send(say("c"));
+    assert.equal((await back.client.next("message")).seq, 3);
+    await back.client.close();
+  });
+});
+
+describe("workers: deploy", () => {
+  test("wrangler deploy --dry-run bundles the Worker and the ChatRoom class", { timeout: 120_000 }, () => {
+    const out = tempDir();
+    const run = spawnSync("node_modules/.bin/wrangler", ["deploy", "--dry-run", "--outdir", out], {
+      encoding: "utf8",
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    });
+    assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+    const bundle = readdirSync(out).find((f) => f.endsWith(".js"));
+    assert.ok(bundle, `no .js in ${readdirSync(out)}`);
+    const code = readFileSync(joinPath(out, bundle), "utf8");
+    // Plain booleans: a failed match would print the whole bundle.
+    assert.ok(/\bChatRoom = class extends DurableObject\b/.test(code), "the bundle defines ChatRoom");
+    assert.ok(/export\s*\{[^}]*\bChatRoom\b/.test(code), "the bundle exports ChatRoom");
+    assert.ok(code.includes("acceptWebSocket("), "sockets go to the runtime with acceptWebSocket");
+    // accept() would pin the object in memory and defeat hibernation.
+    assert.ok(!/\.accept\(\s*\)/.test(code), "nothing calls accept()");
+    assert.match(run.stdout, /env\.ROOMS \(ChatRoom\)\s+Durable Object/, "the Durable Object binding is listed");
+  });
+});
+
+describe("workers: configuration", () => {
+  test("a bad variable answers 500 with a JSON error, and the log names it", { timeout: 90_000 }, async () => {
+    const server = await start({ PARLEY_DB: ":memory:", PARLEY_MAX_TEXT: "lots" });
+    const res = await fetch(`${server.url}/healthz`);
+    assert.equal(res.status, 500);
+    assert.equal((await res.json()).error.code, "internal");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match(server.output(), /PARLEY_MAX_TEXT must be a whole number/);
+  });
+});
