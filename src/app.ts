@@ -7,7 +7,7 @@ import { secureHeaders } from "hono/secure-headers";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import * as v from "valibot";
 import type { Config } from "./config.ts";
-import { page } from "./page.ts";
+import { page } from "./page/index.ts";
 import { CLOSE, checkName, type HttpError, ROOM_NAME, SUBPROTOCOL } from "./protocol.ts";
 import type { JoinRequest } from "./room.ts";
 import type { RoomHost } from "./rooms.ts";
