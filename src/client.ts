@@ -91,6 +91,8 @@ export interface ConnectOptions {
   pingIntervalMs?: number;
   /** No frame at all for this long after a ping means a dead connection (default 10 s). */
   pongTimeoutMs?: number;
+  /** A handshake that has not opened by then is given up and retried (default 15 s). */
+  connectTimeoutMs?: number;
   /** Reconnect backoff: the first delay and the cap (defaults 250 ms and 30 s), each jittered. */
   backoff?: { initialMs?: number; maxMs?: number };
   /** Random source for jitter and refs (tests pass a fixed one). */
@@ -109,7 +111,14 @@ interface Pending {
   text: string;
   resolve: (ack: AckFrame) => void;
   reject: (err: Error) => void;
-  timer?: ReturnType<typeof setTimeout>;
+  /** Refused with `rate_limited`: waits its turn to be sent again. */
+  limited?: boolean;
+}
+interface Rename {
+  name: string;
+  ref: string;
+  resolve: (user: User) => void;
+  reject: (err: Error) => void;
 }
 interface Request<T> {
   resolve: (value: T) => void;
@@ -163,6 +172,12 @@ export class ParleyClient {
   private pingTimer?: ReturnType<typeof setInterval>;
   private deadTimer?: ReturnType<typeof setTimeout>;
   private lastTyping = 0;
+  /** The one `rate_limited` retry timer; retries go out one at a time, in the order they were said. */
+  private flushTimer?: ReturnType<typeof setTimeout>;
+  /** The retried say in flight: its ack sends the next one. */
+  private flushing?: string;
+  private connectTimer?: ReturnType<typeof setTimeout>;
+  private renaming?: Rename;
   /** Frames that arrived while a gap was being paged; delivered once it is filled. */
   private held?: ServerFrame[];
 
@@ -177,6 +192,8 @@ export class ParleyClient {
     this.httpBase = base.replace(/^ws/, "http");
     this.refPrefix = Math.floor(this.random() * 36 ** 6).toString(36);
     this.open();
+    // Listeners attach after the constructor; tell them where things start.
+    queueMicrotask(() => this.state === "connecting" && this.emit("state", { state: "connecting" }));
   }
 
   /** Listen to one event; returns the function that stops listening. */
@@ -189,24 +206,38 @@ export class ParleyClient {
 
   /** Post a message. It waits in the queue while offline; resolves with its ack once committed. */
   say(text: string): Promise<AckFrame> {
+    // A stopped client never reconnects, so a queued message would wait forever.
+    if (this.state === "stopped") return Promise.reject(new ParleyError("stopped", "not sent: the client stopped"));
     const ref = this.nextRef("s");
     return new Promise<AckFrame>((resolve, reject) => {
-      this.pending.set(ref, { text, resolve, reject });
+      // Behind a refused message it waits its turn, so that messages keep the order they were said in.
+      const limited = [...this.pending.values()].some((p) => p.limited);
+      this.pending.set(ref, { text, resolve, reject, limited });
       this.emitQueue();
-      if (this.state === "live") this.sendSay(ref);
+      if (this.state === "live" && !limited) this.sendSay(ref);
     });
   }
 
-  /** Change the display name; while offline it is used on the next join. */
-  rename(name: string): void {
+  /**
+   * Change the display name; resolves with this user once the room has it. Offline, the name is asked for
+   * on the next join. A later rename supersedes an earlier one still on its way.
+   */
+  rename(name: string): Promise<User> {
+    if (this.state === "stopped") return Promise.reject(new ParleyError("stopped", "the client stopped"));
+    this.renaming?.reject(new ParleyError("superseded", "a later rename replaced this one"));
+    this.renaming = undefined;
+    if (this.state === "live" && this.me?.name === name) return Promise.resolve(this.me);
     this.name = name;
-    if (this.state === "live") this.send({ type: "rename", name });
+    return new Promise<User>((resolve, reject) => {
+      this.renaming = { name, ref: this.nextRef("n"), resolve, reject };
+      if (this.state === "live") this.sendRename();
+    });
   }
 
-  /** Tell the others this user is typing; calls closer than 1.5 s apart send nothing. */
+  /** Tell the others this user is typing; calls closer than the server's 2 s throttle send nothing. */
   typing(): void {
     const now = Date.now();
-    if (this.state !== "live" || now - this.lastTyping < 1500) return;
+    if (this.state !== "live" || now - this.lastTyping < 2000) return;
     this.lastTyping = now;
     this.send({ type: "typing" });
   }
@@ -237,7 +268,9 @@ export class ParleyClient {
     const q = new URLSearchParams();
     if (this.name) q.set("name", this.name);
     if (this.token) q.set("token", this.token);
-    if (this.epoch && this.seq > 0) {
+    // Once an epoch is known even `since=0` is a resume: a client that saw an empty room must still get
+    // everything posted while it was away, not just the welcome's last 50.
+    if (this.epoch) {
       q.set("since", String(this.seq));
       q.set("epoch", this.epoch);
     }
@@ -247,8 +280,14 @@ export class ParleyClient {
     const ws = new Socket(`${this.wsBase}${path}?${q}`, ["parley.v1"]);
     this.socket = ws;
     this.opened = false;
+    // A server that accepts the connection and then says nothing would leave the handshake open for ever.
+    this.connectTimer = setTimeout(
+      () => this.abandon(ws, "the handshake timed out"),
+      this.opts.connectTimeoutMs ?? 15_000,
+    );
     ws.onopen = () => {
       this.opened = true;
+      clearTimeout(this.connectTimer);
     };
     ws.onmessage = (ev) => {
       if (typeof ev.data !== "string") return;
@@ -259,7 +298,10 @@ export class ParleyClient {
       } catch {
         return;
       }
-      if (this.held && frame.type !== "history") this.held.push(frame);
+      // Answers to the paging requests (a page, or the error that refused one) must get through.
+      const answer =
+        frame.type === "history" || (frame.type === "error" && !!frame.ref && this.requests.has(frame.ref));
+      if (this.held && !answer) this.held.push(frame);
       else this.onFrame(frame);
     };
     ws.onclose = (ev) => {
@@ -273,7 +315,6 @@ export class ParleyClient {
     this.held = undefined;
     this.clearTimers();
     this.failRequests("the connection closed");
-    for (const p of this.pending.values()) clearTimeout(p.timer);
     if (this.state === "stopped") return;
     if (!this.opened) {
       // A failed handshake: a plain GET of the same URL answers the same status, with the reason.
@@ -292,7 +333,7 @@ export class ParleyClient {
     const fetcher = this.opts.fetch ?? globalThis.fetch;
     if (!fetcher) return undefined;
     try {
-      const res = await fetcher(`${this.httpBase}${path}`);
+      const res = await fetcher(`${this.httpBase}${path}`, { signal: AbortSignal.timeout(5000) });
       const body = (await res.json().catch(() => undefined)) as HttpError | undefined;
       return { status: res.status, message: body?.error?.message };
     } catch {
@@ -319,10 +360,11 @@ export class ParleyClient {
     if (ws && ws.readyState <= OPEN) ws.close(1000);
     this.failRequests("the client stopped");
     for (const [ref, p] of this.pending) {
-      clearTimeout(p.timer);
       p.reject(new ParleyError("stopped", `not sent: ${reason ?? "stopped"}`));
       this.pending.delete(ref);
     }
+    this.renaming?.reject(new ParleyError("stopped", `not renamed: ${reason ?? "stopped"}`));
+    this.renaming = undefined;
     this.emitQueue();
     this.setState({ state: "stopped", code, reason });
   }
@@ -340,20 +382,30 @@ export class ParleyClient {
       this.send({ type: "ping" });
       this.deadTimer ??= setTimeout(() => {
         // No answer: the socket is dead even if the runtime has not noticed. Move on without it.
-        const ws = this.socket;
-        if (ws) {
-          ws.onclose = null;
-          ws.close(4000, "no pong");
-          void this.dropped(1006, "no answer to ping", `/rooms/${encodeURIComponent(this.room)}/ws`);
-        }
+        if (this.socket) this.abandon(this.socket, "no answer to ping");
       }, this.opts.pongTimeoutMs ?? 10_000);
     }, every);
+  }
+
+  /** Give up on a socket that went quiet: it may still deliver late frames, which must go nowhere. */
+  private abandon(ws: SocketLike, reason: string) {
+    if (this.socket !== ws) return;
+    ws.onclose = null;
+    ws.onmessage = null;
+    ws.close(4000, reason);
+    // Opened or not, this is a drop: retry rather than ask the silent server why.
+    this.opened = true;
+    void this.dropped(1006, reason, `/rooms/${encodeURIComponent(this.room)}/ws`);
   }
 
   private clearTimers() {
     clearInterval(this.pingTimer);
     clearTimeout(this.deadTimer);
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.flushTimer);
     this.deadTimer = undefined;
+    this.flushTimer = undefined;
+    this.flushing = undefined;
   }
 
   // ---- frames -----------------------------------------------------------------------------
@@ -371,7 +423,8 @@ export class ParleyClient {
         this.members.set(frame.user.id, frame.user);
         if (frame.type === "renamed" && frame.user.id === this.me?.id) {
           this.me = frame.user;
-          this.name = frame.user.name;
+          if (this.renaming?.name === frame.user.name) this.settleRename(frame.user);
+          this.name = this.renaming?.name ?? frame.user.name;
         }
         this.emit(frame.type, frame as never);
         return this.emit("members", [...this.members.values()]);
@@ -393,9 +446,11 @@ export class ParleyClient {
     this.token = w.token;
     this.opts.onToken?.(w.token);
     this.me = w.you;
-    this.name = w.you.name;
+    // A rename asked for while this socket was opening is not in its welcome; it is sent below.
+    this.name = this.renaming?.name ?? w.you.name;
     this.members.clear();
     for (const u of w.members) this.members.set(u.id, u);
+    const resuming = this.epoch === w.epoch;
     if (this.epoch !== undefined && this.epoch !== w.epoch) {
       this.seq = 0;
       this.emit("reset", { epoch: w.epoch });
@@ -407,7 +462,7 @@ export class ParleyClient {
 
     let replay = w.messages;
     const first = replay[0];
-    if (!w.resumed && gapFrom > 0 && first && first.seq > gapFrom + 1) {
+    if (!w.resumed && resuming && first && first.seq > gapFrom + 1) {
       // The server could not replay from `since`: page back to it before delivering anything newer.
       this.held = [];
       try {
@@ -422,21 +477,37 @@ export class ParleyClient {
     this.held = undefined;
 
     this.attempt = 0;
-    this.setState({ state: "live" });
-    this.keepAlive();
+    // Before the state goes live: a say() from a state listener is sent by say() itself, and would
+    // otherwise be sent again by this loop. A new connection starts with a full bucket.
     for (const [ref, p] of this.pending) {
-      // A rate-limit retry from the last connection would post it a second time.
-      clearTimeout(p.timer);
+      p.limited = false;
       this.sendSay(ref);
     }
+    if (this.renaming) {
+      if (this.renaming.name === w.you.name) this.settleRename(w.you);
+      else this.sendRename();
+    }
+    this.setState({ state: "live" });
+    this.keepAlive();
     for (const f of held) this.onFrame(f);
   }
 
   /** Messages with `after < seq < before`, oldest first, paged with `history`. */
   private async pageBack(before: number, after: number): Promise<Message[]> {
+    const ws = this.socket;
     const pages: Message[][] = [];
     while (before > after + 1) {
-      const page = await this.history(before, 100);
+      let page: HistoryPage;
+      try {
+        page = await this.history(before, 100);
+      } catch (err) {
+        // Each page takes a rate token, so a long gap can empty the bucket: wait for one, ask again.
+        if (!(err instanceof ParleyError) || err.code !== "rate_limited") throw err;
+        await new Promise((r) => setTimeout(r, err.retryAfterMs ?? 1000));
+        // Another connection's welcome pages the gap for itself.
+        if (this.socket !== ws) throw err;
+        continue;
+      }
       const msgs = page.messages.filter((m) => m.seq > after);
       pages.unshift(msgs);
       if (!page.more || page.messages.length === 0 || msgs.length < page.messages.length) break;
@@ -461,19 +532,46 @@ export class ParleyClient {
   private settle(ref: string, ack: AckFrame) {
     const p = this.pending.get(ref);
     if (!p) return;
-    clearTimeout(p.timer);
     this.pending.delete(ref);
     p.resolve(ack);
     this.emitQueue();
+    if (this.flushing === ref) {
+      this.flushing = undefined;
+      this.flush();
+    }
+  }
+
+  /** Send the first refused message again; its ack sends the next, a refusal waits `retryAfterMs`. */
+  private flush() {
+    this.flushTimer = undefined;
+    if (this.state !== "live" || this.flushing) return;
+    const next = [...this.pending].find(([, p]) => p.limited);
+    if (!next) return;
+    next[1].limited = false;
+    this.flushing = next[0];
+    this.sendSay(next[0]);
+  }
+
+  private sendRename() {
+    const r = this.renaming;
+    if (r) this.send({ type: "rename", name: r.name, ref: r.ref });
+  }
+
+  private settleRename(user: User) {
+    this.renaming?.resolve(user);
+    this.renaming = undefined;
   }
 
   private onError(e: ErrorFrame) {
     const p = e.ref ? this.pending.get(e.ref) : undefined;
     if (p && e.ref) {
       if (e.code === "rate_limited") {
-        // The message is fine, the pace was not: send it again when the bucket has a token.
-        const ref = e.ref;
-        p.timer = setTimeout(() => this.state === "live" && this.sendSay(ref), e.retryAfterMs ?? 1000);
+        // The message is fine, the pace was not: send it again when the bucket has a token. Retries go
+        // one at a time, oldest first: sent together, all but one would be refused again (each refusal is
+        // a strike towards a 1008 close), and a refused message must not fall behind later ones.
+        p.limited = true;
+        if (this.flushing === e.ref) this.flushing = undefined;
+        this.flushTimer ??= setTimeout(() => this.flush(), e.retryAfterMs ?? 1000);
         return;
       }
       this.pending.delete(e.ref);
@@ -484,6 +582,19 @@ export class ParleyClient {
     if (r && e.ref) {
       this.requests.delete(e.ref);
       return r.reject(new ParleyError(e.code, e.message, e.retryAfterMs));
+    }
+    const rename = this.renaming;
+    if (rename && e.ref === rename.ref) {
+      if (e.code === "rate_limited") {
+        setTimeout(
+          () => this.renaming === rename && this.state === "live" && this.sendRename(),
+          e.retryAfterMs ?? 1000,
+        );
+        return;
+      }
+      this.renaming = undefined;
+      this.name = this.me?.name;
+      return rename.reject(new ParleyError(e.code, e.message));
     }
     this.emit("error", e);
   }

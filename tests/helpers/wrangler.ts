@@ -18,7 +18,8 @@ export async function wranglerDev(env: Record<string, string>): Promise<Command>
       "--ip",
       "127.0.0.1",
       "--port",
-      String(await freePort()),
+      // A given PORT lets a test restart the server where its clients will look for it.
+      env.PORT && env.PORT !== "0" ? env.PORT : String(await freePort()),
       // Several wrangler dev at once would all want the default inspector port.
       "--inspector-port",
       String(await freePort()),
