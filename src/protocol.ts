@@ -24,14 +24,30 @@ export type ErrorCode = "bad_json" | "bad_frame" | "too_long" | "bad_name" | "ra
 
 // ---- client → server ----------------------------------------------------------------------
 
-const ref = v.optional(v.pipe(v.string(), v.maxLength(64, "ref is at most 64 characters")));
+// SQLite keeps text as UTF-8, which has no lone surrogates: each driver stores U+FFFD instead (better-sqlite3
+// even three of them), so history and resumes would differ from what was broadcast live. JSON can still carry
+// one ("\ud800"). So a text or a name gets U+FFFD in its place before anything is stored or sent, which keeps
+// its length; a ref, which a client matches its ack against, must come back exactly and is refused instead.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const wellFormed = (s: string) => s.search(LONE_SURROGATE) < 0;
+const unicodeText = v.pipe(
+  v.string(),
+  v.transform((s) => s.replace(LONE_SURROGATE, "\ufffd")),
+);
+const ref = v.optional(
+  v.pipe(
+    v.string(),
+    v.maxLength(64, "ref is at most 64 characters"),
+    v.check(wellFormed, "ref must be well-formed Unicode (no lone surrogates)"),
+  ),
+);
 const count = (min: number, max: number, what: string) =>
   v.pipe(v.number(), v.integer(`${what} must be an integer`), v.minValue(min), v.maxValue(max));
 
 // Length limits that depend on configuration (text, names) are checked after the shape, so that
 // a well-typed but over-long text gets `too_long` and not `bad_frame`.
-const SayFrame = v.object({ type: v.literal("say"), text: v.string(), ref });
-const RenameFrame = v.object({ type: v.literal("rename"), name: v.string(), ref });
+const SayFrame = v.object({ type: v.literal("say"), text: unicodeText, ref });
+const RenameFrame = v.object({ type: v.literal("rename"), name: unicodeText, ref });
 const TypingFrame = v.object({ type: v.literal("typing") });
 const HistoryFrame = v.object({
   type: v.literal("history"),
@@ -175,7 +191,7 @@ export function parseClientFrame(text: string): Parsed {
 function refOf(json: unknown): string | undefined {
   if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined;
   const ref = Object.hasOwn(json, "ref") ? (json as { ref: unknown }).ref : undefined;
-  return typeof ref === "string" && ref.length <= 64 ? ref : undefined;
+  return typeof ref === "string" && ref.length <= 64 && wellFormed(ref) ? ref : undefined;
 }
 
 // Control characters (C0, DEL, C1) are not allowed in display names.

@@ -299,13 +299,18 @@ export class Room {
   }
 
   private send(conn: Connection, frame: string): void {
+    // What was already waiting decides, not what this frame adds: one frame can be bigger than the limit
+    // on its own (a welcome or history page of long messages), and Deno counts a frame as queued until
+    // its write completes, so measuring after the send closed readers that kept up (found by
+    // tests/reliability/limits.ts). A reader that is really behind is closed one frame later.
+    const waiting = conn.bufferedAmount();
     try {
       conn.send(frame);
     } catch {
       // A socket that fails to take a frame is on its way out; its close event removes it.
       return;
     }
-    if (conn.bufferedAmount() > this.config.maxQueueBytes) conn.close(CLOSE.tryAgainLater, "slow_reader");
+    if (waiting > this.config.maxQueueBytes) conn.close(CLOSE.tryAgainLater, "slow_reader");
   }
 }
 

@@ -34,6 +34,7 @@ export interface RoomsOptions {
 export class Rooms implements RoomHost {
   private readonly rooms = new Map<string, Room>();
   private readonly perAddress = new Map<string, number>();
+  private closing = false;
 
   constructor(
     private readonly store: Store,
@@ -46,6 +47,14 @@ export class Rooms implements RoomHost {
   }
 
   join(name: string, conn: Connection, req: JoinRequest): void {
+    // A socket that connects after the shutdown began gets what every other socket got, before any
+    // welcome. Admitted, it would hold the shutdown's wait up to the grace period and then talk to a
+    // closed store (found by tests/reliability/limits.ts: Deno and Bun keep accepting meanwhile, and
+    // clients reconnect at once on 1001).
+    if (this.closing) {
+      conn.close(CLOSE.goingAway, "server shutting down");
+      return;
+    }
     const room = this.open(name);
     // Random connection ids stay unique across a Durable Object's hibernation, where a counter would not.
     if (room.join(conn, req, randomHex(8))) this.count(req.ip, 1);
@@ -106,6 +115,7 @@ export class Rooms implements RoomHost {
 
   /** Close every socket with 1001 so clients know to resume elsewhere or later. */
   shutdown(): void {
+    this.closing = true;
     for (const room of this.rooms.values()) room.closeAll(CLOSE.goingAway, "server shutting down");
   }
 }

@@ -1,6 +1,4 @@
+import { commands } from "../helpers/runtimes.ts";
 import { browserSuite } from "./suite.ts";
 
-browserSuite({
-  name: "node",
-  command: () => ({ cmd: process.execPath, args: ["--import", "tsx", "src/adapter/node/index.ts"] }),
-});
+browserSuite({ name: "node", command: commands.node });

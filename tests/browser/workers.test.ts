@@ -1,4 +1,4 @@
-import { wranglerDev } from "../helpers/wrangler.ts";
+import { commands } from "../helpers/runtimes.ts";
 import { browserSuite } from "./suite.ts";
 
-browserSuite({ name: "workers", command: wranglerDev });
+browserSuite({ name: "workers", command: commands.workers });

@@ -1,8 +1,9 @@
+import { commands } from "../helpers/runtimes.ts";
 import { conformance } from "./suite.ts";
 
 conformance({
   name: "bun",
-  command: () => ({ cmd: "node_modules/.bin/bun", args: ["src/adapter/bun/index.ts"] }),
+  command: commands.bun,
   // Bun rounds an idle timeout of 1–7 s up to 8 s.
   idleTimeoutMs: 8000,
 });

@@ -1,6 +1,4 @@
+import { commands } from "../helpers/runtimes.ts";
 import { conformance } from "./suite.ts";
 
-conformance({
-  name: "node",
-  command: () => ({ cmd: process.execPath, args: ["--import", "tsx", "src/adapter/node/index.ts"] }),
-});
+conformance({ name: "node", command: commands.node });

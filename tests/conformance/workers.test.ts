@@ -1,11 +1,11 @@
-import { wranglerDev } from "../helpers/wrangler.ts";
+import { commands } from "../helpers/runtimes.ts";
 import { conformance } from "./suite.ts";
 
 const PLATFORM = "on Workers the platform owns this (docs/protocol.md, 'Workers: where the platform decides'): ";
 
 conformance({
   name: "workers",
-  command: wranglerDev,
+  command: commands.workers,
   skip: {
     "idle: a connection that sends nothing, not even a pong, is closed": `${PLATFORM}a Durable Object sets no timers and sends no pings, so that it can hibernate; the platform closes dead sockets`,
     "1013 slow_reader: a client that stops reading is closed, and the others get every message": `${PLATFORM}a Durable Object's sockets expose no send queue, so the send-queue limit is not enforced`,

@@ -45,12 +45,45 @@ const app = createApp({
   clientAddress: (c) => getConnInfo(c).remote.address ?? "unknown",
 });
 
+// Bun's idleTimeout counts sends as life too (uWS's resetIdleTimeoutOnSend, which Bun does not expose),
+// so a client that answers nothing but sits in a busy room was never closed, and never pinged (found by
+// tests/reliability/limits.ts). As on Node, only what the client sends counts: ping at half the
+// timeout, drop after the whole of it. The timeout is the one Bun applies itself (whole seconds, 8 at
+// the least), so a quiet room behaves as before.
+const idleMs = Math.max(8, Math.min(960, Math.ceil(config.idleTimeoutMs / 1000))) * 1000;
+const heard = new Map<ServerWebSocket<SocketData>, number>();
+const idle = setInterval(
+  () => {
+    const now = Date.now();
+    for (const [ws, at] of heard) {
+      if (now - at >= idleMs) ws.terminate();
+      else if (now - at >= idleMs / 2) ws.ping();
+    }
+  },
+  Math.min(5000, idleMs / 4),
+);
+
 const server = Bun.serve({
   port: config.port,
   hostname: config.host,
   fetch: app.fetch,
   websocket: {
     ...websocket,
+    open(ws: ServerWebSocket<SocketData>) {
+      heard.set(ws, Date.now());
+      websocket.open(ws);
+    },
+    message(ws: ServerWebSocket<SocketData>, message: string | Buffer) {
+      heard.set(ws, Date.now());
+      websocket.message(ws, message);
+    },
+    pong(ws: ServerWebSocket<SocketData>) {
+      heard.set(ws, Date.now());
+    },
+    close(ws: ServerWebSocket<SocketData>, code: number, reason: string) {
+      heard.delete(ws);
+      websocket.close(ws, code, reason);
+    },
     maxPayloadLength: config.maxFrameBytes,
     perMessageDeflate: false,
     // Bun rounds 1–7 s up to 8 s, and pings shortly before the timeout.
@@ -64,6 +97,7 @@ const server = Bun.serve({
 console.log(listeningLine("bun", config.host, server.port ?? config.port));
 
 async function stop() {
+  clearInterval(idle);
   await parley.shutdown();
   await server.stop(true);
   process.exit(0);

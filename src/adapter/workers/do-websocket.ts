@@ -71,8 +71,15 @@ export function durableWebSocket(ctx: DurableObjectState, options: DurableWebSoc
     webSocketClose(ws: WebSocket, code: number, reason: string, wasClean: boolean) {
       // Complete the closing handshake. Newer compatibility dates reply on their own (and ignore this),
       // but wrangler dev's proxy in front of the object does not, and the client would wait for ever.
+      // A code a peer may not send (RFC 6455 §7.4: only 1000–1003, 1007–1014 and 3000–4999) is a protocol
+      // error, answered 1002 as Node, Deno and Bun do. Echoing it made close() throw for some (0, 999, 1004,
+      // 1015, 65535), so the client got no Close at all and waited for the proxy to drop it.
+      const sendable =
+        (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
       try {
-        ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+        if (code === 1005 || code === 1006) ws.close(1000, reason);
+        else if (sendable) ws.close(code, reason);
+        else ws.close(1002, "invalid close code");
       } catch {
         // Already closed.
       }

@@ -1,0 +1,4 @@
+import { commands } from "../helpers/runtimes.ts";
+import { reliability } from "./suite.ts";
+
+reliability({ name: "node", command: commands.node });
