@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 
 export interface Command {
   cmd: string;
@@ -22,17 +21,8 @@ export interface Server {
 
 const live = new Set<Server>();
 
-/** A port that was free a moment ago (wrangler needs one given; the others take it too, for one code path). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// The same helper the tests use: wrangler needs a port given, and the other peers take one too.
+export { freePort } from "../tests/helpers/server.ts";
 
 /** `taskset -c CPU` in front of a command, or the command itself when `cpu` is undefined. */
 export function pinned(command: Command, cpu: string | undefined): Command {
