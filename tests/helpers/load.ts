@@ -64,8 +64,11 @@ export class LoadClient {
   /** The first few things that went wrong (out-of-order seq, error frames), for the failure message. */
   readonly notes: string[] = [];
   closed?: { code: number; reason: string };
+  /** The user this connection is, from its welcome. */
+  you?: { id: string; name: string };
   nextAt = 0;
   readonly welcomed: Promise<void>;
+  private waiters: (() => void)[] = [];
 
   constructor(
     readonly id: number,
@@ -76,36 +79,47 @@ export class LoadClient {
     this.ws = new WebSocket(url, { headers, perMessageDeflate: false });
     this.welcomed = new Promise((resolve, reject) => {
       this.ws.on("message", (data: Buffer) => {
-        // Messages are most of the traffic: read the seq straight from the bytes (Parley serializes
-        // `type` then `seq` first) and parse JSON only for everything else.
-        if (data.length > MESSAGE.length && data.compare(MESSAGE, 0, MESSAGE.length, 0, MESSAGE.length) === 0) {
-          let seq = 0;
-          for (let i = MESSAGE.length; data[i] >= 48 && data[i] <= 57; i++) seq = seq * 10 + data[i] - 48;
-          return this.onMessage(seq);
-        }
-        const f = JSON.parse(data.toString());
-        if (f.type === "message") this.onMessage(f.seq);
-        else if (f.type === "welcome") {
-          this.welcomeSeq = f.seq;
-          this.expected = f.seq + 1;
-          resolve();
-        } else if (f.type === "ack") {
-          this.acked++;
-          this.room.acks++;
-          this.room.topAck = Math.max(this.room.topAck, f.seq);
-          this.room.acked.set(f.seq, f.ref);
-        } else if (f.type === "error") {
-          this.errors++;
-          this.note(`error ${f.code}: ${f.message}`);
-        }
+        this.onFrame(data, resolve);
+        this.wake();
       });
       this.ws.on("close", (code, reason) => {
         this.closed = { code, reason: reason.toString() };
         reject(new Error(`load client ${id} closed (${code} ${reason}) before its welcome`));
+        this.wake();
       });
       this.ws.on("error", () => {});
     });
     this.welcomed.catch(() => {});
+  }
+
+  private onFrame(data: Buffer, welcomed: () => void) {
+    // Messages are most of the traffic: read the seq straight from the bytes (Parley serializes `type`
+    // then `seq` first) and parse JSON only for everything else. Nothing is kept but counts.
+    if (data.length > MESSAGE.length && data.compare(MESSAGE, 0, MESSAGE.length, 0, MESSAGE.length) === 0) {
+      let seq = 0;
+      for (let i = MESSAGE.length; data[i] >= 48 && data[i] <= 57; i++) seq = seq * 10 + data[i] - 48;
+      return this.onMessage(seq);
+    }
+    const f = JSON.parse(data.toString());
+    if (f.type === "message") this.onMessage(f.seq);
+    else if (f.type === "welcome") {
+      this.welcomeSeq = f.seq;
+      this.expected = f.seq + 1;
+      this.you = f.you;
+      welcomed();
+    } else if (f.type === "ack") {
+      this.acked++;
+      this.room.acks++;
+      this.room.topAck = Math.max(this.room.topAck, f.seq);
+      this.room.acked.set(f.seq, f.ref);
+    } else if (f.type === "error") {
+      this.errors++;
+      this.note(`error ${f.code}: ${f.message}`);
+    }
+  }
+
+  private wake() {
+    for (const w of this.waiters.splice(0)) w();
   }
 
   private note(s: string) {
@@ -130,6 +144,25 @@ export class LoadClient {
   say(text: string) {
     this.sent++;
     this.ws.send(`{"type":"say","text":"${text}","ref":"${this.id}-${this.sent}"}`);
+  }
+
+  /** Resolves once `cond()` holds, checked at each frame and at the close; fails after `timeoutMs`. */
+  async until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!cond()) {
+      const left = deadline - Date.now();
+      if (left <= 0 || this.closed) {
+        const why = this.closed ? `closed ${this.closed.code} ${this.closed.reason}` : `not within ${timeoutMs} ms`;
+        throw new Error(`load client ${this.id}: ${what}: ${why}`);
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
   }
 }
 

@@ -27,7 +27,7 @@ const EVERY_MS = 2500;
 const TEXT_LENGTH = 512;
 /**
  * RSS after the soak (every client gone, a few seconds of quiet) may exceed RSS before it (every client
- * connected, no traffic yet) by at most this much. Measured without a leak: +11 MiB on Node and Deno,
+ * connected, no traffic yet) by at most this much. Measured without a leak: +11 to 17 MiB on Node and Deno,
  * +5 MiB on Bun; what remains is a heap grown to the traffic's peak, which a runtime need not give back
  * (no GC is forced), and SQLite's page cache. A server that kept a copy of each frame it sent went to
  * +111 MiB on Bun's shorter soak (tried with that leak put into Room.send). A leak of one copy of each
