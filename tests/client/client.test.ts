@@ -20,6 +20,7 @@ import {
 } from "../../src/client.ts";
 import { join, terminateAll } from "../helpers/client.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
+import { storedHistory } from "../helpers/writers.ts";
 import { Wire, type WireOptions } from "./wire.ts";
 
 const NODE = { cmd: process.execPath, args: ["--import", "tsx", "src/adapter/node/index.ts"] };
@@ -61,20 +62,6 @@ function kill(all: boolean): Promise<unknown> {
       return s.stop("SIGKILL");
     }),
   );
-}
-
-/** Every message the server stored for `room`, oldest first, read through the HTTP API. */
-async function stored(server: RunningServer, room: string): Promise<Message[]> {
-  const out: Message[] = [];
-  let before = "";
-  for (;;) {
-    const res = await fetch(`${server.url}/api/rooms/${room}/messages?limit=100${before}`);
-    assert.equal(res.status, 200);
-    const page = (await res.json()) as { messages: Message[]; more: boolean };
-    out.unshift(...page.messages);
-    if (!page.more || page.messages.length === 0) return out;
-    before = `&before=${page.messages[0].seq}`;
-  }
 }
 
 // ---- clients ------------------------------------------------------------------------------
@@ -388,7 +375,7 @@ describe("client (src/client.ts) against a node server", () => {
     assert.deepEqual(a.client.queued(), []);
     assert.deepEqual(queue.at(-1), []);
     await a.client.ping();
-    const all = await stored(s2, r);
+    const all = await storedHistory(s2.url, r);
     assert.deepEqual(all.map((m) => m.text).sort(), ["before", "q1", "q2", "q3"]);
     for (const x of texts) assert.equal(saysOf(a, x), 1, `${x} sent once`);
     await eventually(() => b.client.seq === 4, "bob to get the queued messages");
@@ -406,7 +393,7 @@ describe("client (src/client.ts) against a node server", () => {
     await live(a);
     await within(said as Promise<AckFrame>, 5000, "the ack");
     await a.client.ping();
-    assert.equal(count(await stored(main, r), "said on live"), 1);
+    assert.equal(count(await storedHistory(main.url, r), "said on live"), 1);
     assert.equal(saysOf(a, "said on live"), 1);
   });
 
@@ -429,7 +416,7 @@ describe("client (src/client.ts) against a node server", () => {
     assert.equal(a.wire.sockets[0].received.filter((f) => f.type === "ack").length, 0);
     await a.client.ping();
 
-    const all = await stored(main, r);
+    const all = await storedHistory(main.url, r);
     assert.equal(count(all, text), 1);
     assert.equal(saysOf(a, text), 1);
     assert.equal(ack.seq, all.find((m) => m.text === text)?.seq);
@@ -859,7 +846,7 @@ describe("client (src/client.ts) against a node server", () => {
         await sleep(pong.retryAfterMs ?? 100);
       }
       // Retries go one at a time, oldest first: the room has them in the order they were said.
-      const all = await stored(paced, r);
+      const all = await storedHistory(paced.url, r);
       assert.deepEqual(
         all.map((m) => m.text),
         texts,

@@ -11,6 +11,7 @@ import { Client, type ClientOptions, type Frame, join, refusedStatus, terminateA
 import { fromAddress, Load, type Mark, nextAddress } from "../helpers/load.ts";
 import { MiB, mib, sampleRss, treeRss } from "../helpers/memory.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
+import { storedHistory } from "../helpers/writers.ts";
 import type { ReliabilityRuntime } from "./suite.ts";
 
 const MAX_PER_ADDRESS = 3;
@@ -57,17 +58,6 @@ const SLOW_MESSAGES = 9000;
  */
 const SLOW_RSS_BOUND = 32 * MiB;
 
-const PLATFORM = "on Workers the platform owns this (docs/protocol.md, 'Workers: where the platform decides'): ";
-// The same reasons as tests/conformance/workers.test.ts gives for the same limits.
-const PLATFORM_SKIPS: Partial<Record<ReliabilityRuntime["name"], Record<string, string>>> = {
-  workers: {
-    "idle: a silent client is closed while a pong-answering one is kept": `${PLATFORM}a Durable Object sets no timers and sends no pings, so that it can hibernate; the platform closes dead sockets`,
-    "slow reader: closed with 1013 slow_reader, server memory stays bounded, the others get every message": `${PLATFORM}a Durable Object's sockets expose no send queue, so the send-queue limit is not enforced (and workerd's memory is not the server's to bound)`,
-    "graceful shutdown on SIGINT: 1001 for every socket, acked messages kept, exit 0 within 5 s": `${PLATFORM}a deploy or reset drops the sockets and clients resume; there is no process to stop`,
-    "graceful shutdown on SIGTERM: 1001 for every socket, acked messages kept, exit 0 within 5 s": `${PLATFORM}a deploy or reset drops the sockets and clients resume; there is no process to stop`,
-  },
-};
-
 let lastRoom = 0;
 function freshRoom(): string {
   return `limits-${process.pid}-${++lastRoom}`;
@@ -101,22 +91,9 @@ async function eventually<T>(fn: () => Promise<T>, ms: number): Promise<T> {
   }
 }
 
-/** Every message a server has for `room`, oldest first, paged through the HTTP API. */
-async function storedMessages(url: string, room: string): Promise<Frame[]> {
-  const out: Frame[] = [];
-  let before: number | undefined;
-  for (;;) {
-    const res = await fetch(`${url}/api/rooms/${room}/messages?limit=100${before ? `&before=${before}` : ""}`);
-    const page = (await res.json()) as { messages: Frame[]; more: boolean };
-    out.unshift(...page.messages);
-    if (!page.more || page.messages.length === 0) return out;
-    before = page.messages[0].seq as number;
-  }
-}
-
 /** Register the limits-under-load tests for one runtime. */
 export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
-  const skip = (name: string) => runtime.skip?.[name] ?? PLATFORM_SKIPS[runtime.name]?.[name] ?? false;
+  const skip = (name: string) => runtime.skip?.[name] ?? false;
   const it = (name: string, fn: () => Promise<void>) => test(name, { skip: skip(name), timeout: 180_000 }, fn);
   const start = async (env: Record<string, string>) => startServer(await runtime.command(env), env);
   // Bun rounds an idle timeout of 1–7 s up to 8 s (docs/protocol.md, Parley's decisions).
@@ -438,8 +415,8 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
           // Every acked message is in the database, with its seq, after a restart.
           again = await start(env);
           for (const r of busy.rooms) {
-            const stored = await storedMessages(again.url, r.name);
-            const bySeq = new Map(stored.map((m) => [m.seq as number, m.ref]));
+            const stored = await storedHistory(again.url, r.name);
+            const bySeq = new Map(stored.map((m) => [m.seq, m.ref]));
             const missing = [...r.acked].filter(([seq, ref]) => bySeq.get(seq) !== ref);
             assert.deepEqual(missing.slice(0, 5), [], `room ${r.name}: ${missing.length} acked messages not stored`);
             assert.deepEqual(
