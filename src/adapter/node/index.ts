@@ -10,6 +10,7 @@ import { createApp, selectProtocol } from "../../app.ts";
 import { boot, listeningLine } from "../../boot.ts";
 import { socketConnection } from "../../session.ts";
 import { openSqlite } from "./sqlite.ts";
+import { sendText, waitingBytes } from "./writer.ts";
 
 const parley = boot(process.env, openSqlite);
 const { config, rooms } = parley;
@@ -24,9 +25,9 @@ const wss = new WebSocketServer({
 const connection = (ws: WSContext) => {
   const raw = ws.raw as WebSocket;
   return socketConnection(raw, {
-    send: (frame) => raw.send(frame),
+    send: (frame) => sendText(raw, frame),
     close: (code, reason) => raw.close(code, reason),
-    bufferedAmount: () => raw.bufferedAmount,
+    bufferedAmount: () => waitingBytes(raw),
     isOpen: () => raw.readyState === WebSocket.OPEN,
   });
 };

@@ -1,0 +1,73 @@
+/**
+ * Frame once, write many, and one write per socket per turn of the event loop.
+ *
+ * A room sends the same string to every member. `ws` would turn it into bytes and a frame header once
+ * per socket, and write each frame with its own syscall. Here the frame is built once (with ws's own
+ * exported `Sender.frame`) and the same bytes go to every socket; and each socket is corked for the
+ * rest of the loop turn, so the frames of every message that arrived in this turn leave in one writev.
+ *
+ * It leans on two ws internals, `_socket` and `_sender.sendFrame`; ws is pinned in package.json and
+ * tests/unit/node-writer.test.ts checks them, so an upgrade that moves them fails a test, not production.
+ */
+import { Sender, type WebSocket } from "ws";
+
+/** The ws internals used here. */
+interface WsInternals {
+  _socket: import("node:net").Socket;
+  _sender: { sendFrame(list: Buffer[], cb?: () => void): void };
+}
+
+// Past this much in one turn a socket is flushed early: a corked socket holds memory, and a reader
+// that is really behind should be seen as behind by the next frame's queue check, not hidden here.
+const FLUSH_AT = 64 * 1024;
+
+let lastText: string | undefined;
+let lastFrame: Buffer | undefined;
+const corked = new Map<WebSocket, number>();
+let flushing = false;
+
+function frameOf(text: string): Buffer {
+  // A broadcast hands the same string to every member in a row: one entry of memory is enough.
+  if (text !== lastText || !lastFrame) {
+    const list = Sender.frame(Buffer.from(text), { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false });
+    lastFrame = list.length === 1 ? (list[0] as Buffer) : Buffer.concat(list as Buffer[]);
+    lastText = text;
+  }
+  return lastFrame;
+}
+
+function uncork(ws: WebSocket): void {
+  corked.delete(ws);
+  (ws as unknown as WsInternals)._socket.uncork();
+}
+
+function flushAll(): void {
+  flushing = false;
+  for (const ws of corked.keys()) uncork(ws);
+  // The frame cache must not keep a big frame alive between turns.
+  lastText = lastFrame = undefined;
+}
+
+/** Send a text frame on an open socket, built once per distinct string and coalesced per loop turn. */
+export function sendText(ws: WebSocket, text: string): void {
+  const internals = ws as unknown as WsInternals;
+  const frame = frameOf(text);
+  let pending = corked.get(ws);
+  if (pending === undefined) {
+    internals._socket.cork();
+    pending = 0;
+    if (!flushing) {
+      flushing = true;
+      setImmediate(flushAll);
+    }
+  }
+  internals._sender.sendFrame([frame]);
+  pending += frame.length;
+  if (pending >= FLUSH_AT) uncork(ws);
+  else corked.set(ws, pending);
+}
+
+/** Bytes waiting for `ws` that were queued before this loop turn (what a slow-reader check should see). */
+export function waitingBytes(ws: WebSocket): number {
+  return Math.max(0, ws.bufferedAmount - (corked.get(ws) ?? 0));
+}
