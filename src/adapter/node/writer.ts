@@ -9,7 +9,15 @@
  * It leans on two ws internals, `_socket` and `_sender.sendFrame`; ws is pinned in package.json and
  * tests/unit/node-writer.test.ts checks them, so an upgrade that moves them fails a test, not production.
  */
-import { Sender, type WebSocket } from "ws";
+import * as ws from "ws";
+import type { WebSocket } from "ws";
+
+// ws exports Sender, but @types/ws does not declare it.
+const { Sender } = ws as unknown as {
+  Sender: {
+    frame(data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean }): Buffer[];
+  };
+};
 
 /** The ws internals used here. */
 interface WsInternals {
@@ -29,30 +37,30 @@ let flushing = false;
 function frameOf(text: string): Buffer {
   // A broadcast hands the same string to every member in a row: one entry of memory is enough.
   if (text !== lastText || !lastFrame) {
-    const list = Sender.frame(Buffer.from(text), { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false });
-    lastFrame = list.length === 1 ? (list[0] as Buffer) : Buffer.concat(list as Buffer[]);
+    const list = Sender.frame(Buffer.from(text), { fin: true, opcode: 1, mask: false, readOnly: true });
+    lastFrame = list.length === 1 ? list[0] : Buffer.concat(list);
     lastText = text;
   }
   return lastFrame;
 }
 
-function uncork(ws: WebSocket): void {
-  corked.delete(ws);
-  (ws as unknown as WsInternals)._socket.uncork();
+function uncork(socket: WebSocket): void {
+  corked.delete(socket);
+  (socket as unknown as WsInternals)._socket.uncork();
 }
 
 function flushAll(): void {
   flushing = false;
-  for (const ws of corked.keys()) uncork(ws);
+  for (const socket of corked.keys()) uncork(socket);
   // The frame cache must not keep a big frame alive between turns.
   lastText = lastFrame = undefined;
 }
 
 /** Send a text frame on an open socket, built once per distinct string and coalesced per loop turn. */
-export function sendText(ws: WebSocket, text: string): void {
-  const internals = ws as unknown as WsInternals;
+export function sendText(socket: WebSocket, text: string): void {
+  const internals = socket as unknown as WsInternals;
   const frame = frameOf(text);
-  let pending = corked.get(ws);
+  let pending = corked.get(socket);
   if (pending === undefined) {
     internals._socket.cork();
     pending = 0;
@@ -63,11 +71,11 @@ export function sendText(ws: WebSocket, text: string): void {
   }
   internals._sender.sendFrame([frame]);
   pending += frame.length;
-  if (pending >= FLUSH_AT) uncork(ws);
-  else corked.set(ws, pending);
+  if (pending >= FLUSH_AT) uncork(socket);
+  else corked.set(socket, pending);
 }
 
 /** Bytes waiting for `ws` that were queued before this loop turn (what a slow-reader check should see). */
-export function waitingBytes(ws: WebSocket): number {
-  return Math.max(0, ws.bufferedAmount - (corked.get(ws) ?? 0));
+export function waitingBytes(socket: WebSocket): number {
+  return Math.max(0, socket.bufferedAmount - (corked.get(socket) ?? 0));
 }
