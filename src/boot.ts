@@ -3,7 +3,7 @@
  * the store, host the rooms, and stop gracefully. The runtime-specific parts come in as functions.
  */
 import { type Config, type Env, loadConfig } from "./config.ts";
-import { Rooms } from "./rooms.ts";
+import { Rooms, type RoomsOptions } from "./rooms.ts";
 import { type SqlDriver, SqlStore } from "./store/store.ts";
 
 export interface Parley {
@@ -14,18 +14,19 @@ export interface Parley {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-/** Configure, open the store and host the rooms for one process. */
-export function boot(env: Env, openSqlite: (path: string) => SqlDriver): Parley {
+/** Configure, open the store and host the rooms for one process, with the runtime's own `options`. */
+export function boot(env: Env, openSqlite: (path: string) => SqlDriver, options: RoomsOptions): Parley {
   const config = loadConfig(env);
   const store = new SqlStore(openSqlite(config.db));
-  const rooms = new Rooms(store, config);
+  const rooms = new Rooms(store, config, options);
   let stopping: Promise<void> | undefined;
   const shutdown = (graceMs = 2000) =>
     (stopping ??= (async () => {
       rooms.shutdown();
       const deadline = Date.now() + graceMs;
       while (rooms.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-      // Every write is already committed (each message commits before it is sent); closing the
+      // Every write is already committed (a message commits before it is sent, and a room commits what
+      // it holds when its last socket leaves); closing the
       // database checkpoints the WAL so the file is whole on its own.
       store.close();
     })());

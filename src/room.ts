@@ -33,6 +33,21 @@ interface Member {
   uid: string;
 }
 
+/** A `say` taken in, numbered, and waiting for its batch to commit. */
+interface Pending {
+  conn: Connection;
+  message: Message;
+}
+
+/** Run a function later in this turn of the event loop, or now. */
+export type Defer = (fn: () => void) => void;
+
+/** Commit each message as it comes (tests, and hosts whose events never share a turn). */
+export const immediately: Defer = (fn) => fn();
+
+/** A runtime's native broadcast to every connection that called `subscribe(topic)` (Bun's publish). */
+export type Publish = (topic: string, frame: string) => void;
+
 /** UTF-8 length of a string, without allocating (a lone surrogate counts as U+FFFD, 3 bytes). */
 export function utf8Length(s: string): number {
   let n = 0;
@@ -51,7 +66,10 @@ export function utf8Length(s: string): number {
 /** One chat room: the single source of order for its messages. */
 export class Room {
   readonly epoch: string;
+  /** The last committed seq: what a welcome or the room API reports. */
   private seq: number;
+  /** Says numbered past `seq`, to be committed together and only then sent (group commit). */
+  private pending: Pending[] = [];
   private readonly members = new Map<string, Member>();
   private readonly users = new Map<string, { user: User; cids: Set<string> }>();
 
@@ -60,6 +78,8 @@ export class Room {
     private readonly store: Store,
     private readonly config: Config,
     private readonly now: () => number = Date.now,
+    private readonly defer: Defer = immediately,
+    private readonly publish?: Publish,
   ) {
     const meta = store.meta(name);
     this.epoch = meta.epoch;
@@ -78,6 +98,7 @@ export class Room {
 
   /** The public state of the room, as `GET /api/rooms/:room` answers it. */
   info(): RoomInfo {
+    this.commit();
     return { room: this.name, epoch: this.epoch, seq: this.seq, members: this.memberList() };
   }
 
@@ -86,6 +107,7 @@ export class Room {
    * the connection) when the room is full.
    */
   join(conn: Connection, req: JoinRequest, cid: string): boolean {
+    this.commit();
     let stored = req.token ? this.store.userByToken(this.name, req.token) : undefined;
     if (!(stored && this.users.has(stored.id)) && this.users.size >= this.config.maxMembers) {
       conn.close(CLOSE.tryAgainLater, "room_full");
@@ -158,6 +180,9 @@ export class Room {
     if (!parsed.ok) return this.reject(conn, record, now, parsed.code, parsed.message, parsed.ref);
     const frame = parsed.frame;
 
+    // Only says wait for a group commit; anything else first lets the says before it go out, so every
+    // client sees frames in the order they were taken in.
+    if (frame.type !== "say") this.commit();
     if (frame.type === "typing") return this.typing(conn, record, now);
 
     // Frames that are well-typed but break a rule are rejected before they take a token.
@@ -193,7 +218,9 @@ export class Room {
   /** Remove a connection; the last connection of a user makes them `left`. Returns false if it was not here. */
   leave(conn: Connection): boolean {
     const record = conn.load();
-    if (!record || !this.members.delete(record.cid)) return false;
+    if (!record || !this.members.has(record.cid)) return false;
+    this.commit();
+    this.members.delete(record.cid);
     const entry = this.users.get(record.uid);
     entry?.cids.delete(record.cid);
     if (entry && entry.cids.size === 0) {
@@ -205,11 +232,13 @@ export class Room {
 
   /** Close every connection (graceful shutdown). */
   closeAll(code: number, reason: string): void {
+    this.commit();
     for (const { conn } of this.members.values()) conn.close(code, reason);
   }
 
   private add(conn: Connection, record: SessionRecord): void {
     this.members.set(record.cid, { conn, uid: record.uid });
+    if (this.publish) conn.subscribe?.(this.name);
     const entry = this.users.get(record.uid);
     if (entry) entry.cids.add(record.cid);
     else this.users.set(record.uid, { user: userOf(record), cids: new Set([record.cid]) });
@@ -231,18 +260,40 @@ export class Room {
   }
 
   private say(conn: Connection, record: SessionRecord, now: number, text: string, ref?: string): void {
-    const message: Message = { type: "message", seq: this.seq + 1, ts: now, from: userOf(record), text };
+    const seq = this.seq + this.pending.length + 1;
+    const message: Message = { type: "message", seq, ts: now, from: userOf(record), text };
     if (ref !== undefined) message.ref = ref;
+    this.pending.push({ conn, message });
+    if (this.pending.length === 1) this.defer(() => this.commit());
+  }
+
+  /**
+   * Commit every pending say in one transaction, then send them. One commit per batch instead of per
+   * message is most of what SQLite costs here, and nobody sees a message before its commit.
+   */
+  private commit(): void {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
     try {
-      this.store.append(this.name, message, this.config.historyLimit);
+      this.store.appendAll(
+        this.name,
+        batch.map((p) => p.message),
+        this.config.historyLimit,
+      );
     } catch (err) {
-      console.error(`parley: could not store a message in room ${this.name}:`, (err as Error).message);
-      return this.send(conn, errorFrame("internal", "the message could not be stored", ref));
+      console.error(`parley: could not store ${batch.length} message(s) in room ${this.name}:`, (err as Error).message);
+      for (const { conn, message } of batch) {
+        this.send(conn, errorFrame("internal", "the message could not be stored", message.ref));
+      }
+      return;
     }
-    // Only now, after the commit, does anyone see the message.
-    this.seq = message.seq;
-    this.broadcast(JSON.stringify(message));
-    if (ref !== undefined) this.send(conn, JSON.stringify({ type: "ack", ref, seq: message.seq }));
+    this.seq = batch[batch.length - 1].message.seq;
+    for (const { conn, message } of batch) {
+      this.broadcast(JSON.stringify(message));
+      if (message.ref !== undefined)
+        this.send(conn, JSON.stringify({ type: "ack", ref: message.ref, seq: message.seq }));
+    }
   }
 
   private rename(uid: string, name: string): void {
@@ -285,6 +336,8 @@ export class Room {
     ref?: string,
     retryAfterMs?: number,
   ): void {
+    // An error answers a later frame than the says still pending: those go first.
+    this.commit();
     this.send(conn, errorFrame(code, message, ref, retryAfterMs));
     const over = strike(record, now, this.config);
     conn.save(record);
@@ -293,8 +346,23 @@ export class Room {
 
   /** Send one already-serialized frame to every member, except the connections of `exceptUid`. */
   private broadcast(frame: string, exceptUid?: string): void {
+    if (this.publish && exceptUid === undefined) return this.publishToAll(frame);
     for (const member of this.members.values()) {
       if (member.uid !== exceptUid) this.send(member.conn, frame);
+    }
+  }
+
+  /**
+   * One native publish instead of a send per member. The runtime drops a frame silently for a socket
+   * past its own backpressure limit, which the adapter sets to twice ours and checks before each send;
+   * so a member whose queue was over ours before this frame is closed now, as `send` would have done,
+   * long before the runtime would drop anything for it.
+   */
+  private publishToAll(frame: string): void {
+    (this.publish as Publish)(this.name, frame);
+    const bytes = utf8Length(frame);
+    for (const { conn } of this.members.values()) {
+      if (conn.bufferedAmount() - bytes > this.config.maxQueueBytes) conn.close(CLOSE.tryAgainLater, "slow_reader");
     }
   }
 

@@ -38,6 +38,8 @@ export interface Connection {
   load(): SessionRecord | undefined;
   /** Persist a changed record (a no-op where the record lives on the socket object already). */
   save(record: SessionRecord): void;
+  /** Receive what is published to `topic`, where the host publishes natively (Bun). */
+  subscribe?(topic: string): void;
 }
 
 /** The user a record belongs to. */
@@ -78,6 +80,7 @@ export interface SocketOps {
   close(code: number, reason: string): void;
   bufferedAmount(): number;
   isOpen(): boolean;
+  subscribe?(topic: string): void;
 }
 
 // Keyed by the runtime's own long-lived socket object (never by a WSContext, which Bun makes anew
@@ -93,5 +96,6 @@ export function socketConnection(socket: object, ops: SocketOps): Connection {
     bufferedAmount: ops.bufferedAmount,
     load: () => records.get(socket),
     save: (record) => void records.set(socket, record),
+    subscribe: ops.subscribe,
   };
 }

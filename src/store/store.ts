@@ -36,6 +36,8 @@ export interface Store {
   meta(room: string): RoomMeta;
   /** Commit one message and drop history past `keep` messages. */
   append(room: string, message: Message, keep: number): void;
+  /** Commit consecutive messages in one transaction, and drop history past `keep` messages. */
+  appendAll(room: string, messages: Message[], keep: number): void;
   /** The newest `limit` messages with `seq < before` (all when `before` is omitted), oldest first. */
   page(room: string, limit: number, before?: number): { messages: Message[]; more: boolean };
   /** Every message with `seq > since`, oldest first. */
@@ -125,20 +127,28 @@ export class SqlStore implements Store {
   }
 
   append(room: string, m: Message, keep: number): void {
+    this.appendAll(room, [m], keep);
+  }
+
+  appendAll(room: string, messages: Message[], keep: number): void {
+    const last = messages[messages.length - 1]?.seq;
+    if (last === undefined) return;
     this.db.transaction(() => {
-      this.db.run(
-        `INSERT INTO messages (${COLUMNS}, room) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        m.seq,
-        m.ts,
-        m.from.id,
-        m.from.name,
-        m.text,
-        m.ref ?? null,
-        room,
-      );
-      this.db.run("UPDATE rooms SET seq = ? WHERE name = ?", m.seq, room);
+      for (const m of messages) {
+        this.db.run(
+          `INSERT INTO messages (${COLUMNS}, room) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          m.seq,
+          m.ts,
+          m.from.id,
+          m.from.name,
+          m.text,
+          m.ref ?? null,
+          room,
+        );
+      }
+      this.db.run("UPDATE rooms SET seq = ? WHERE name = ?", last, room);
       // A range delete on the primary key: a no-op scan until the room passes its limit.
-      this.db.run("DELETE FROM messages WHERE room = ? AND seq <= ?", room, m.seq - keep);
+      this.db.run("DELETE FROM messages WHERE room = ? AND seq <= ?", room, last - keep);
     });
   }
 

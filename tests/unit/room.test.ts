@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { type Config, loadConfig } from "../../src/config.ts";
 import type { Message, ServerFrame, WelcomeFrame } from "../../src/protocol.ts";
-import { type JoinRequest, Room, utf8Length } from "../../src/room.ts";
+import { type Defer, type JoinRequest, Room, utf8Length } from "../../src/room.ts";
 import { Rooms } from "../../src/rooms.ts";
 import type { Connection, SessionRecord } from "../../src/session.ts";
 import { statementDriver } from "../../src/store/statements.ts";
@@ -62,15 +62,17 @@ interface Setup {
   config?: Partial<Config>;
   /** Messages 1..n committed before the room is built. */
   prefill?: number;
+  /** When the room's group commits run (default: at once). */
+  defer?: Defer;
 }
 
-function setup({ config: over = {}, prefill = 0 }: Setup = {}) {
+function setup({ config: over = {}, prefill = 0, defer }: Setup = {}) {
   const store = newStore();
   const config = { ...loadConfig({}), ...over };
   store.meta(ROOM);
   for (let seq = 1; seq <= prefill; seq++) store.append(ROOM, message(seq), config.historyLimit);
   const clock = { now: T0 };
-  const room = new Room(ROOM, store, config, () => clock.now);
+  const room = new Room(ROOM, store, config, () => clock.now, defer);
   let cid = 0;
   const join = (req: Partial<JoinRequest> = {}, conn = new FakeConn()) => {
     room.join(conn, { ip: "10.0.0.1", ...req }, String(++cid));
@@ -582,8 +584,8 @@ describe("Room: limits", () => {
     const b = join();
     a.take();
     b.take();
-    const append = store.append;
-    store.append = () => {
+    const appendAll = store.appendAll;
+    store.appendAll = () => {
       throw new Error("disk full");
     };
     const logged = t.mock.method(console, "error", () => {});
@@ -597,9 +599,112 @@ describe("Room: limits", () => {
     assert.equal(room.info().seq, 0);
     assert.deepEqual(closeCodes(a), []);
 
-    store.append = append;
+    store.appendAll = appendAll;
     send(a, { type: "say", text: "kept" });
     assert.deepEqual(seqs(b.take()), [1], "no gap after a failed commit");
+  });
+});
+
+describe("Room: group commit", () => {
+  /** A defer that holds its callbacks until the test runs them, like the end of a loop turn. */
+  const held = () => {
+    const queue: (() => void)[] = [];
+    const defer: Defer = (fn) => void queue.push(fn);
+    const turnEnds = () => {
+      for (const fn of queue.splice(0)) fn();
+    };
+    return { queue, defer, turnEnds };
+  };
+
+  test("says of one turn share one commit, and nobody sees them before it", () => {
+    const turn = held();
+    const { join, send, store, room } = setup({ defer: turn.defer });
+    const a = join();
+    const b = join();
+    a.take();
+    b.take();
+    const commits: number[] = [];
+    const appendAll = store.appendAll.bind(store);
+    store.appendAll = (r, messages, keep) => {
+      commits.push(messages.length);
+      appendAll(r, messages, keep);
+    };
+    send(a, { type: "say", text: "one", ref: "1" });
+    send(b, { type: "say", text: "two" });
+    send(a, { type: "say", text: "three", ref: "3" });
+    assert.equal(turn.queue.length, 1, "one commit scheduled for the turn");
+    assert.deepEqual(b.take(), [], "nothing sent before the commit");
+    assert.equal(store.page(ROOM, 10).messages.length, 0);
+    assert.equal(room.info().seq, 3, "reading the room commits first");
+    turn.turnEnds();
+    assert.deepEqual(commits, [3]);
+    assert.deepEqual(seqs(b.take()), [1, 2, 3]);
+    assert.deepEqual(
+      a.take().map((f) => (f.type === "ack" ? `ack ${f.ref} ${f.seq}` : seqs([f])[0])),
+      [1, "ack 1 1", 2, 3, "ack 3 3"],
+    );
+    assert.deepEqual(
+      store.page(ROOM, 10).messages.map((m) => m.text),
+      ["one", "two", "three"],
+    );
+  });
+
+  test("any other frame, a join or a leave first sends the says before it, in order", () => {
+    const turn = held();
+    const { join, send, room } = setup({ defer: turn.defer });
+    const a = join({ name: "ann" });
+    const b = join();
+    a.take();
+    b.take();
+    send(a, { type: "say", text: "before rename" });
+    send(a, { type: "rename", name: "anna" });
+    assert.deepEqual(
+      b.take().map((f) => f.type),
+      ["message", "renamed"],
+    );
+    a.take();
+    send(a, { type: "say", text: "before join" });
+    const c = join();
+    assert.equal(c.welcome.seq, 2, "the welcome counts the say before it");
+    assert.deepEqual(
+      c.welcome.messages.map((m) => m.text),
+      ["before rename", "before join"],
+    );
+    assert.deepEqual(seqs(c.take()).slice(1), [], "and does not get it again");
+    send(b, { type: "say", text: "before leave" });
+    room.leave(b);
+    assert.deepEqual(
+      a.take().map((f) => f.type),
+      ["message", "joined", "message", "left"],
+    );
+    turn.turnEnds();
+    assert.deepEqual(a.take(), [], "the scheduled commit finds nothing left to do");
+  });
+
+  test("a failed group commit answers every say in it with internal, and the next batch has no gap", (t) => {
+    const turn = held();
+    const { join, send, store, room } = setup({ defer: turn.defer });
+    const a = join();
+    const b = join();
+    a.take();
+    b.take();
+    const appendAll = store.appendAll;
+    store.appendAll = () => {
+      throw new Error("disk full");
+    };
+    t.mock.method(console, "error", () => {});
+    send(a, { type: "say", text: "x", ref: "r1" });
+    send(b, { type: "say", text: "y", ref: "r2" });
+    turn.turnEnds();
+    assert.deepEqual(
+      [...a.take(), ...b.take()].map((f) => f.type === "error" && `${f.code} ${f.ref}`),
+      ["internal r1", "internal r2"],
+    );
+    assert.equal(room.info().seq, 0);
+    store.appendAll = appendAll;
+    send(a, { type: "say", text: "kept" });
+    turn.turnEnds();
+    assert.deepEqual(seqs(b.take()), [1]);
   });
 });
 

@@ -11,7 +11,12 @@ import { boot, listeningLine } from "../../boot.ts";
 import { socketConnection } from "../../session.ts";
 import { statementDriver } from "../../store/statements.ts";
 
-const parley = boot(process.env, (path) => statementDriver(new Database(path, { create: true })));
+// setImmediate: the says of every socket read in one loop turn share one SQLite commit. publish: a
+// room's broadcast to all is one native publish to its topic; Room closes slow readers after it.
+const parley = boot(process.env, (path) => statementDriver(new Database(path, { create: true })), {
+  defer: setImmediate,
+  publish: (topic, frame) => void server.publish(topic, frame),
+});
 const { config, rooms } = parley;
 
 type SocketData = { events: WSEvents; url: URL; protocol: string };
@@ -34,6 +39,7 @@ const connection = (ws: WSContext) => {
     close: (code, reason) => raw.close(code, reason),
     bufferedAmount: () => raw.getBufferedAmount(),
     isOpen: () => raw.readyState === 1,
+    subscribe: (topic) => raw.subscribe(topic),
   });
 };
 
@@ -89,7 +95,8 @@ const server = Bun.serve({
     // Bun rounds 1–7 s up to 8 s, and pings shortly before the timeout.
     idleTimeout: Math.min(960, Math.ceil(config.idleTimeoutMs / 1000)),
     sendPings: true,
-    // Past this, Bun would drop frames silently; the room closes a slow reader with 1013 well before.
+    // Past this, Bun's publish would drop frames silently; the room closes a slow reader with 1013 once
+    // it is past half of it, and closeOnBackpressureLimit is the backstop.
     backpressureLimit: config.maxQueueBytes * 2,
     closeOnBackpressureLimit: true,
   },

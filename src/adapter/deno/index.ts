@@ -16,7 +16,8 @@ import { statementDriver } from "../../store/statements.ts";
 
 // Read variable by variable: Deno is granted these names only, and toObject() would need them all.
 const env = Object.fromEntries(ENV_NAMES.map((name) => [name, Deno.env.get(name)]));
-const parley = boot(env, (path) => statementDriver(new DatabaseSync(path)));
+// setImmediate: the says of every socket read in one loop turn share one SQLite commit.
+const parley = boot(env, (path) => statementDriver(new DatabaseSync(path)), { defer: setImmediate });
 const { config, rooms } = parley;
 
 // hono/deno picks the first offered subprotocol (and has answered 500 for "foo, parley.v1"), and

@@ -12,7 +12,8 @@ import { socketConnection } from "../../session.ts";
 import { openSqlite } from "./sqlite.ts";
 import { sendText, waitingBytes } from "./writer.ts";
 
-const parley = boot(process.env, openSqlite);
+// setImmediate: the says of every socket read in one loop turn share one SQLite commit.
+const parley = boot(process.env, openSqlite, { defer: setImmediate });
 const { config, rooms } = parley;
 
 const wss = new WebSocketServer({
