@@ -2,8 +2,9 @@
  * One chat room as a Durable Object: the same app, room engine and store as Node, Deno and Bun, with
  * the room's SQLite storage behind the store and each socket's session record as its attachment.
  *
- * The object sets no timers: a pending timer keeps an object awake for ever, and an idle room should
- * cost nothing. Keep-alive pings are answered by the platform without waking it (auto-response).
+ * The object sets no timers but a zero-delay one while says wait for their group commit: a pending
+ * timer keeps an object awake, and an idle room should cost nothing. Keep-alive pings are answered by
+ * the platform without waking it (auto-response).
  */
 import { DurableObject } from "cloudflare:workers";
 import type { WSContext } from "hono/ws";
@@ -31,6 +32,11 @@ function durableSql(storage: DurableObjectStorage): SqlDriver {
 // The record is the socket's attachment, so it survives hibernation. Reading it back deserializes, so
 // keep the copy of this instance's life beside it.
 const records = new WeakMap<WebSocket, SessionRecord>();
+// The name the attachment holds. After the join only the name and the rate, strike and typing state
+// change, and the latter change with every frame: serializing the record for each one cost more than
+// the rest of a message's path. They need not outlive hibernation, which only comes after some ten
+// seconds without an event: a bucket refills, a strike window and a typing interval pass in that time.
+const attached = new WeakMap<WebSocket, string>();
 
 function durableConnection(raw: WebSocket): Connection {
   return {
@@ -48,7 +54,9 @@ function durableConnection(raw: WebSocket): Connection {
     },
     save(record) {
       records.set(raw, record);
+      if (attached.get(raw) === record.name) return;
       raw.serializeAttachment(record);
+      attached.set(raw, record.name);
     },
   };
 }
@@ -75,7 +83,13 @@ export class ChatRoom extends DurableObject {
     // On Workers the address is always Cloudflare's; no proxy header is trusted.
     const config = { ...loadConfig(varsOf(env)), trustProxy: false };
     const store = new SqlStore(durableSql(ctx.storage));
-    const host = new Rooms(store, config, { connectionsFrom: (ip) => ctx.getWebSockets(ipTag(ip)).length });
+    const host = new Rooms(store, config, {
+      connectionsFrom: (ip) => ctx.getWebSockets(ipTag(ip)).length,
+      // Each event's writes would commit on their own (a write to disk per message, most of a message's
+      // cost under wrangler dev); a zero-delay timer lets the says of the events waiting behind this one
+      // in, so they commit together. The output gate still holds every send until its commit is durable.
+      defer: (fn) => void setTimeout(fn, 0),
+    });
     const { upgradeWebSocket, dispatch } = durableWebSocket(ctx, {
       tags: (c) => [ipTag(c.req.header("cf-connecting-ip") ?? "unknown")],
       protocol: (c) => selectProtocol(c.req.header("sec-websocket-protocol")),
