@@ -9,8 +9,9 @@
  * It leans on two ws internals, `_socket` and `_sender.sendFrame`; ws is pinned in package.json and
  * tests/unit/node-writer.test.ts checks them, so an upgrade that moves them fails a test, not production.
  */
-import * as ws from "ws";
+
 import type { WebSocket } from "ws";
+import * as ws from "ws";
 
 // ws exports Sender, but @types/ws does not declare it.
 const { Sender } = ws as unknown as {
