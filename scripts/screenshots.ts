@@ -42,7 +42,7 @@ async function say(page: Page, text: string) {
 }
 
 const server = await startServer(
-  { cmd: process.execPath, args: ["--import", "tsx", "src/adapter/node/index.ts"] },
+  { cmd: process.execPath, args: ["--enable-source-maps", "dist/node.mjs"] },
   { PARLEY_DB: ":memory:" },
 );
 const browser = await launchChromium();

@@ -23,7 +23,7 @@ import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 import { storedHistory } from "../helpers/writers.ts";
 import { Wire, type WireOptions } from "./wire.ts";
 
-const NODE = { cmd: process.execPath, args: ["--import", "tsx", "src/adapter/node/index.ts"] };
+const NODE = { cmd: process.execPath, args: ["--enable-source-maps", "dist/node.mjs"] };
 /** Limits out of the way, for tests that post hundreds of messages. */
 const FAST = { PARLEY_RATE_BURST: "100000", PARLEY_RATE_PER_SEC: "100000" };
 

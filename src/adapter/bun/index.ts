@@ -19,13 +19,15 @@ const parley = boot(process.env, (path) => statementDriver(new Database(path, { 
 });
 const { config, rooms } = parley;
 
+// No `url`: hono/bun's WSContext parses it into a new URL for every event (every message), and Parley
+// never reads it.
 type SocketData = { events: WSEvents; url: URL; protocol: string };
 
 // hono/bun's own upgrade lets Bun echo the first offered subprotocol. This one selects `parley.v1` or
 // none, and hands hono/bun's `websocket` handlers the data they expect.
 const upgradeWebSocket = defineWebSocketHelper((c, events) => {
   const protocol = selectProtocol(c.req.header("sec-websocket-protocol")) ?? "";
-  const data: SocketData = { events, url: new URL(c.req.url), protocol };
+  const data: SocketData = { events, url: null as unknown as URL, protocol };
   // An empty header makes Bun send none, instead of echoing the client's first offer.
   const headers = { "Sec-WebSocket-Protocol": protocol };
   if (server.upgrade(c.req.raw, { data, headers })) return new Response(null);

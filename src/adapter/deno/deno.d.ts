@@ -9,6 +9,10 @@ declare namespace Deno {
   function addSignalListener(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
   function exit(code?: number): never;
   function execPath(): string;
+  function upgradeWebSocket(
+    request: Request,
+    options?: { protocol?: string; idleTimeout?: number },
+  ): { socket: WebSocket; response: Response };
 }
 
 // Deno implements node:sqlite; @types/node for Node 20 does not describe it.

@@ -1,12 +1,11 @@
 /**
- * Deno entry: hono/deno on Deno.serve, with node:sqlite for history. Start it through
+ * Deno entry: the app on Deno.serve and Deno.upgradeWebSocket, with node:sqlite for history. Start it through
  * `npm run start:deno` (scripts/start-deno.mjs), which grants only the permissions it needs.
  */
 
 import { DatabaseSync } from "node:sqlite";
-import type { Context, Next } from "hono";
-import { upgradeWebSocket as denoUpgrade, getConnInfo } from "hono/deno";
-import type { UpgradeWebSocket, WSContext, WSEvents } from "hono/ws";
+import { getConnInfo } from "hono/deno";
+import { defineWebSocketHelper, WSContext } from "hono/ws";
 import { createApp, selectProtocol } from "../../app.ts";
 import { boot, listeningLine } from "../../boot.ts";
 import { ENV_NAMES } from "../../config.ts";
@@ -20,18 +19,35 @@ const env = Object.fromEntries(ENV_NAMES.map((name) => [name, Deno.env.get(name)
 const parley = boot(env, (path) => statementDriver(new DatabaseSync(path)), { defer: setImmediate });
 const { config, rooms } = parley;
 
-// hono/deno picks the first offered subprotocol (and has answered 500 for "foo, parley.v1"), and
-// Deno.upgradeWebSocket has no payload limit (the room engine closes oversize frames with 1009).
-// So the options are chosen per request: our subprotocol or none, and Deno's ping-based idle timeout.
-const upgradeWebSocket = ((createEvents: (c: Context) => WSEvents) => (c: Context, next: Next) => {
+// Our own upgrade on Deno.upgradeWebSocket instead of hono/deno's, for three reasons. hono/deno picks the
+// first offered subprotocol (and has answered 500 for "foo, parley.v1"). Its socket handlers close over
+// the request's whole Hono context, and its WSContext holds two parsed URLs, for the socket's life:
+// 11 KiB per idle connection that Parley never reads again. And Deno.upgradeWebSocket has no payload
+// limit (the room engine closes oversize frames with 1009), so only the idle timeout is passed.
+const idleTimeout = Math.ceil(config.idleTimeoutMs / 1000);
+const upgradeWebSocket = defineWebSocketHelper<WebSocket>((c, events) => {
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return;
   // Deno splits the offer on ", " exactly and throws (a 500) for a protocol it does not find there, so
   // an offer written "foo,parley.v1" (as the `ws` client writes it) gets no subprotocol. Browsers
   // write ", ". The request's headers are immutable, so this gap stays (docs/protocol.md, Deno).
   const offered = c.req.header("sec-websocket-protocol")?.split(", ") ?? [];
   const protocol = selectProtocol(offered.join(",")) && offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined;
-  const idleTimeout = Math.ceil(config.idleTimeoutMs / 1000);
-  return denoUpgrade(createEvents, { idleTimeout, protocol })(c, next);
-}) as UpgradeWebSocket<WebSocket>;
+  const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout, protocol });
+  const ws = new WSContext<WebSocket>({
+    send: (data) => socket.send(data),
+    close: (code, reason) => socket.close(code, reason),
+    raw: socket,
+    get readyState() {
+      return socket.readyState as 0 | 1 | 2 | 3;
+    },
+    protocol: protocol ?? null,
+  });
+  socket.onopen = (e) => events.onOpen?.(e, ws);
+  socket.onmessage = (e) => events.onMessage?.(e, ws);
+  socket.onclose = (e) => events.onClose?.(e, ws);
+  socket.onerror = (e) => events.onError?.(e, ws);
+  return response;
+});
 
 const connection = (ws: WSContext) => {
   const raw = ws.raw as WebSocket;
