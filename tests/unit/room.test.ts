@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { type Config, loadConfig } from "../../src/config.ts";
 import type { Message, ServerFrame, WelcomeFrame } from "../../src/protocol.ts";
-import { type Defer, type JoinRequest, Room, utf8Length } from "../../src/room.ts";
+import { type Defer, type JoinRequest, type Publish, Room, utf8Length } from "../../src/room.ts";
 import { Rooms } from "../../src/rooms.ts";
 import type { Connection, SessionRecord } from "../../src/session.ts";
 import { statementDriver } from "../../src/store/statements.ts";
@@ -64,15 +64,17 @@ interface Setup {
   prefill?: number;
   /** When the room's group commits run (default: at once). */
   defer?: Defer;
+  /** A native publish, as Bun's adapter gives one. */
+  publish?: Publish;
 }
 
-function setup({ config: over = {}, prefill = 0, defer }: Setup = {}) {
+function setup({ config: over = {}, prefill = 0, defer, publish }: Setup = {}) {
   const store = newStore();
   const config = { ...loadConfig({}), ...over };
   store.meta(ROOM);
   for (let seq = 1; seq <= prefill; seq++) store.append(ROOM, message(seq), config.historyLimit);
   const clock = { now: T0 };
-  const room = new Room(ROOM, store, config, () => clock.now, defer);
+  const room = new Room(ROOM, store, config, () => clock.now, defer, publish);
   let cid = 0;
   const join = (req: Partial<JoinRequest> = {}, conn = new FakeConn()) => {
     room.join(conn, { ip: "10.0.0.1", ...req }, String(++cid));
@@ -602,6 +604,57 @@ describe("Room: limits", () => {
     store.appendAll = appendAll;
     send(a, { type: "say", text: "kept" });
     assert.deepEqual(seqs(b.take()), [1], "no gap after a failed commit");
+  });
+});
+
+describe("Room: native publish (Bun)", () => {
+  /** A host's publish: delivers to the subscribed fakes, as Bun's server.publish does. */
+  const host = () => {
+    const topics = new Map<string, FakeConn[]>();
+    const published: string[] = [];
+    const publish: Publish = (topic, frame) => {
+      published.push(topic);
+      for (const c of topics.get(topic) ?? []) c.send(frame);
+    };
+    const subscribing = (conn: FakeConn) =>
+      Object.assign(conn, {
+        subscribe: (topic: string) => topics.set(topic, [...(topics.get(topic) ?? []), conn]),
+      });
+    return { publish, published, subscribing };
+  };
+
+  test("a frame for everyone is one publish; one that skips a user is a send loop", () => {
+    const h = host();
+    const { join, send } = setup({ publish: h.publish });
+    const a = join({}, h.subscribing(new FakeConn()));
+    const b = join({}, h.subscribing(new FakeConn()));
+    assert.deepEqual(h.published, [], "joined skips the joiner: sent one by one");
+    assert.deepEqual(
+      a.take().map((f) => f.type),
+      ["welcome", "joined"],
+    );
+    b.take();
+    send(a, { type: "say", text: "hi", ref: "1" });
+    assert.deepEqual(h.published, [ROOM]);
+    assert.deepEqual(seqs(b.take()), [1]);
+    assert.deepEqual(seqs(a.take()), [1, "ack"]);
+  });
+
+  test("after a publish, a member whose queue was over the limit before it is closed 1013", () => {
+    const h = host();
+    const { join, send, config } = setup({ publish: h.publish });
+    const a = join({}, h.subscribing(new FakeConn()));
+    const b = join({}, h.subscribing(new FakeConn()));
+    const c = join({}, h.subscribing(new FakeConn()));
+    const frame = JSON.stringify({ type: "message", seq: 1, ts: T0, from: a.user, text: "hi" });
+    // The queue as the runtime reports it after the publish: what waited before, plus this frame.
+    b.buffered = config.maxQueueBytes + 1 + utf8Length(frame);
+    c.buffered = config.maxQueueBytes + utf8Length(frame);
+    send(a, { type: "say", text: "hi" });
+    assert.deepEqual(seqs(b.take()).slice(-1), [1], "the slow reader still got the frame");
+    assert.deepEqual(b.closed, [{ code: 1013, reason: "slow_reader" }]);
+    assert.deepEqual(closeCodes(c), [], "exactly the limit before the frame is not over it");
+    assert.deepEqual(closeCodes(a), []);
   });
 });
 
