@@ -194,6 +194,7 @@ function targets(results: Results): string {
 
 /** What qualifies a throughput ratio: a client-bound baseline, and the CPU each delivery cost. */
 function note(results: Results, workload: WorkloadId, t: Target): string {
+  if (t.metric === "perConnKiB") return "see “Where Parley stays above its targets” below";
   if (t.metric !== "deliveriesPerSec") return "";
   const base = results.peers.find((p) => p.id === t.peer)?.baseline;
   const baseCell = cellOf(results, workload, base);
@@ -203,9 +204,15 @@ function note(results: Results, workload: WorkloadId, t: Target): string {
   if ((baseCell?.median.clientCpu ?? 0) >= CLIENT_BOUND) {
     parts.push("the raw peer was client-bound (⚠), so it can do more and the ratio is an upper bound");
   }
-  const serverCpu = cellOf(results, workload, t.peer)?.median.serverCpu;
+  const own = cellOf(results, workload, t.peer)?.median;
+  const serverCpu = own?.serverCpu;
   if (serverCpu !== undefined && serverCpu < 0.8) {
-    parts.push(`Parley's server used ${serverCpu.toFixed(2)} of its core: it waited on something besides CPU`);
+    const clientCpu = own?.clientCpu ?? 0;
+    parts.push(
+      clientCpu >= 0.8
+        ? `Parley's server used ${serverCpu.toFixed(2)} of its core while the load client used ${clientCpu.toFixed(2)}: the client was close to its limit, so Parley can do more and the ratio is a lower bound`
+        : `Parley's server used ${serverCpu.toFixed(2)} of its core: it waited on something besides CPU`,
+    );
   }
   return parts.join("; ");
 }

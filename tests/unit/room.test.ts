@@ -84,6 +84,26 @@ function setup({ config: over = {}, prefill = 0, defer, publish }: Setup = {}) {
   return { store, config, clock, room, join, send };
 }
 
+/** Two members, their welcomes already taken. */
+function twoMembers(join: () => FakeConn): [FakeConn, FakeConn] {
+  const a = join();
+  const b = join();
+  a.take();
+  b.take();
+  return [a, b];
+}
+
+/** Make every commit of `store` fail ("disk full") until the returned function is called. */
+function failCommits(store: SqlStore): () => void {
+  const appendAll = store.appendAll;
+  store.appendAll = () => {
+    throw new Error("disk full");
+  };
+  return () => {
+    store.appendAll = appendAll;
+  };
+}
+
 const closeCodes = (conn: FakeConn) => conn.closed.map((c) => c.code);
 const seqs = (frames: ServerFrame[]) => frames.map((f) => (f.type === "message" ? f.seq : f.type));
 
@@ -582,14 +602,8 @@ describe("Room: limits", () => {
 
   test("a store that fails to append: error internal, nothing broadcast, seq unchanged", (t) => {
     const { room, join, send, store } = setup();
-    const a = join();
-    const b = join();
-    a.take();
-    b.take();
-    const appendAll = store.appendAll;
-    store.appendAll = () => {
-      throw new Error("disk full");
-    };
+    const [a, b] = twoMembers(join);
+    const restore = failCommits(store);
     const logged = t.mock.method(console, "error", () => {});
     send(a, { type: "say", text: "lost", ref: "r1" });
     assert.equal(logged.mock.callCount(), 1);
@@ -601,7 +615,7 @@ describe("Room: limits", () => {
     assert.equal(room.info().seq, 0);
     assert.deepEqual(closeCodes(a), []);
 
-    store.appendAll = appendAll;
+    restore();
     send(a, { type: "say", text: "kept" });
     assert.deepEqual(seqs(b.take()), [1], "no gap after a failed commit");
   });
@@ -737,14 +751,8 @@ describe("Room: group commit", () => {
   test("a failed group commit answers every say in it with internal, and the next batch has no gap", (t) => {
     const turn = held();
     const { join, send, store, room } = setup({ defer: turn.defer });
-    const a = join();
-    const b = join();
-    a.take();
-    b.take();
-    const appendAll = store.appendAll;
-    store.appendAll = () => {
-      throw new Error("disk full");
-    };
+    const [a, b] = twoMembers(join);
+    const restore = failCommits(store);
     t.mock.method(console, "error", () => {});
     send(a, { type: "say", text: "x", ref: "r1" });
     send(b, { type: "say", text: "y", ref: "r2" });
@@ -754,7 +762,7 @@ describe("Room: group commit", () => {
       ["internal r1", "internal r2"],
     );
     assert.equal(room.info().seq, 0);
-    store.appendAll = appendAll;
+    restore();
     send(a, { type: "say", text: "kept" });
     turn.turnEnds();
     assert.deepEqual(seqs(b.take()), [1]);
