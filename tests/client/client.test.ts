@@ -701,26 +701,24 @@ describe("client (src/client.ts) against a node server", () => {
   });
 
   describe("refused handshakes", () => {
-    it("a forbidden origin stops with 403 and the server's reason", async () => {
+    const refusals: [string, () => ReturnType<typeof open>, number, string][] = [
       // The Wire sends the Origin header on the diagnostic GET too, as a browser does cross-origin.
-      const a = open(main, room(), { wire: { headers: { origin: "http://elsewhere.example" } } });
-      await inState(a, "stopped");
-      assert.deepEqual(a.states, [
-        { state: "connecting" },
-        { state: "stopped", code: 403, reason: "this origin may not open chat sockets here" },
-      ]);
-      assert.equal(a.wire.sockets.length, 1);
-    });
-
-    it("a bad room name stops with 400 and the server's reason", async () => {
-      const a = open(main, "no spaces allowed");
-      await inState(a, "stopped");
-      assert.deepEqual(a.states, [
-        { state: "connecting" },
-        { state: "stopped", code: 400, reason: "room names are 1–64 of A–Z a–z 0–9 - _" },
-      ]);
-      assert.equal(a.wire.sockets.length, 1);
-    });
+      [
+        "a forbidden origin",
+        () => open(main, room(), { wire: { headers: { origin: "http://elsewhere.example" } } }),
+        403,
+        "this origin may not open chat sockets here",
+      ],
+      ["a bad room name", () => open(main, "no spaces allowed"), 400, "room names are 1–64 of A–Z a–z 0–9 - _"],
+    ];
+    for (const [what, start, code, reason] of refusals) {
+      it(`${what} stops with ${code} and the server's reason`, async () => {
+        const a = start();
+        await inState(a, "stopped");
+        assert.deepEqual(a.states, [{ state: "connecting" }, { state: "stopped", code, reason }]);
+        assert.equal(a.wire.sockets.length, 1);
+      });
+    }
 
     it("the per-address cap (429) backs off, and gets in once the other connection closes", async () => {
       const r = room();
