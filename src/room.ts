@@ -70,6 +70,12 @@ export class Room {
   private seq: number;
   /** Says numbered past `seq`, to be committed together and only then sent (group commit). */
   private pending: Pending[] = [];
+  /**
+   * Broadcasts asked for while a commit's fan-out runs, sent when it ends. Bun closes a socket (and so
+   * runs its leave, and a `left`) inside the `close` call; held here, that `left` cannot come between a
+   * sender's `message` and its `ack`.
+   */
+  private held: { frame: string; exceptUid?: string }[] | undefined;
   private readonly members = new Map<string, Member>();
   private readonly users = new Map<string, { user: User; cids: Set<string> }>();
 
@@ -167,11 +173,13 @@ export class Room {
     const record = conn.load();
     if (!record || !this.members.has(record.cid)) return;
     if (typeof data !== "string") {
+      this.commit();
       conn.close(CLOSE.unsupportedData, "binary frames are not supported");
       return;
     }
     // Node and Bun refuse an oversize frame while reading it; Deno and Workers hand it over whole.
     if (data.length > this.config.maxFrameBytes || utf8Length(data) > this.config.maxFrameBytes) {
+      this.commit();
       conn.close(CLOSE.tooBig, "frame too big");
       return;
     }
@@ -238,7 +246,11 @@ export class Room {
 
   private add(conn: Connection, record: SessionRecord): void {
     this.members.set(record.cid, { conn, uid: record.uid });
-    if (this.publish) conn.subscribe?.(this.name);
+    if (this.publish) {
+      // A member that cannot subscribe would miss every published frame without a sign.
+      if (!conn.subscribe) throw new Error("this host publishes natively, but the connection cannot subscribe");
+      conn.subscribe(this.name);
+    }
     const entry = this.users.get(record.uid);
     if (entry) entry.cids.add(record.cid);
     else this.users.set(record.uid, { user: userOf(record), cids: new Set([record.cid]) });
@@ -289,10 +301,17 @@ export class Room {
       return;
     }
     this.seq = batch[batch.length - 1].message.seq;
-    for (const { conn, message } of batch) {
-      this.broadcast(JSON.stringify(message));
-      if (message.ref !== undefined)
-        this.send(conn, JSON.stringify({ type: "ack", ref: message.ref, seq: message.seq }));
+    this.held = [];
+    try {
+      for (const { conn, message } of batch) {
+        this.fanOut(JSON.stringify(message));
+        if (message.ref !== undefined)
+          this.send(conn, JSON.stringify({ type: "ack", ref: message.ref, seq: message.seq }));
+      }
+    } finally {
+      const held = this.held;
+      this.held = undefined;
+      for (const { frame, exceptUid } of held) this.fanOut(frame, exceptUid);
     }
   }
 
@@ -346,6 +365,11 @@ export class Room {
 
   /** Send one already-serialized frame to every member, except the connections of `exceptUid`. */
   private broadcast(frame: string, exceptUid?: string): void {
+    if (this.held) this.held.push({ frame, exceptUid });
+    else this.fanOut(frame, exceptUid);
+  }
+
+  private fanOut(frame: string, exceptUid?: string): void {
     if (this.publish && exceptUid === undefined) return this.publishToAll(frame);
     for (const member of this.members.values()) {
       if (member.uid !== exceptUid) this.send(member.conn, frame);

@@ -64,8 +64,12 @@ export class Rooms implements RoomHost {
     }
     const room = this.open(name);
     // Random connection ids stay unique across a Durable Object's hibernation, where a counter would not.
-    if (room.join(conn, req, randomHex(8))) this.count(req.ip, 1);
-    else if (room.size === 0) this.rooms.delete(name);
+    if (room.join(conn, req, randomHex(8))) {
+      this.count(req.ip, 1);
+      // The join first sent the room's pending says, and on Bun a slow reader closed by them leaves at
+      // once: if that was the last member, the room was dropped, and the newcomer must bring it back.
+      if (this.rooms.get(name) !== room) this.rooms.set(name, room);
+    } else if (room.size === 0) this.rooms.delete(name);
   }
 
   /** Re-admit a connection that outlived this host's memory (a woken Durable Object), from its record. */

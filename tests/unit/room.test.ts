@@ -672,6 +672,71 @@ describe("Room: native publish (Bun)", () => {
   });
 });
 
+/** A connection that leaves its room inside `close`, as Bun runs the close handler before close returns. */
+class ClosingConn extends FakeConn {
+  constructor(private readonly leave: (conn: FakeConn) => void) {
+    super();
+  }
+  override close(code: number, reason: string) {
+    super.close(code, reason);
+    this.leave(this);
+  }
+}
+
+describe("Room: a member that leaves inside close (Bun)", () => {
+  for (const native of [false, true]) {
+    test(`a left caused by a commit's fan-out comes after the sender's ack${native ? " (native publish)" : ""}`, () => {
+      const subscribe = () => {};
+      let room: Room | undefined;
+      const publish: Publish | undefined = native
+        ? (_topic, frame) => {
+            for (const c of members) c.send(frame);
+          }
+        : undefined;
+      const members: FakeConn[] = [];
+      const s = setup({ publish });
+      room = s.room;
+      const conn = () => {
+        const c = Object.assign(new ClosingConn((x) => room?.leave(x)), { subscribe });
+        members.push(c);
+        return c;
+      };
+      const a = s.join({}, conn());
+      const slow = s.join({}, conn());
+      a.take();
+      slow.buffered = s.config.maxQueueBytes * 4;
+      s.send(a, { type: "say", text: "hi", ref: "1" });
+      assert.deepEqual(slow.closed, [{ code: 1013, reason: "slow_reader" }]);
+      assert.deepEqual(
+        a.take().map((f) => f.type),
+        ["message", "ack", "left"],
+      );
+    });
+  }
+
+  test("a join whose commit closes the room's last member still lands in a listed room", () => {
+    const queue: (() => void)[] = [];
+    const store = newStore();
+    const rooms = new Rooms(store, { ...loadConfig({}) }, { defer: (fn) => void queue.push(fn) });
+    const y = new ClosingConn((c) => rooms.leave(c));
+    rooms.join("r", y, { ip: "1.1.1.1" });
+    rooms.receive(y, JSON.stringify({ type: "say", text: "pending" }));
+    y.buffered = loadConfig({}).maxQueueBytes + 1;
+    const z = new FakeConn();
+    rooms.join("r", z, { ip: "2.2.2.2" });
+    assert.deepEqual(y.closed, [{ code: 1013, reason: "slow_reader" }]);
+    assert.equal(rooms.active, 1);
+    assert.deepEqual(
+      rooms.info("r").members.map((m) => m.id),
+      [z.user.id],
+    );
+    rooms.receive(z, JSON.stringify({ type: "ping", ref: "p" }));
+    assert.deepEqual(z.take().at(-1), { type: "pong", ref: "p" });
+    rooms.leave(z);
+    assert.equal(rooms.connectionsFrom("2.2.2.2"), 0, "the newcomer's leave is counted");
+  });
+});
+
 describe("Room: group commit", () => {
   /** A defer that holds its callbacks until the test runs them, like the end of a loop turn. */
   const held = () => {
@@ -746,6 +811,20 @@ describe("Room: group commit", () => {
     );
     turn.turnEnds();
     assert.deepEqual(a.take(), [], "the scheduled commit finds nothing left to do");
+  });
+
+  test("a binary frame after a say lets the say go out before its close", () => {
+    const turn = held();
+    const { join, send, room } = setup({ defer: turn.defer });
+    const [a, b] = twoMembers(join);
+    send(a, { type: "say", text: "first", ref: "1" });
+    room.receive(a, new Uint8Array([1]));
+    assert.deepEqual(
+      a.take().map((f) => f.type),
+      ["message", "ack"],
+    );
+    assert.deepEqual(closeCodes(a), [1003]);
+    assert.deepEqual(seqs(b.take()), [1]);
   });
 
   test("a failed group commit answers every say in it with internal, and the next batch has no gap", (t) => {

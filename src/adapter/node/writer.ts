@@ -70,10 +70,11 @@ export function sendText(socket: WebSocket, text: string): void {
       setImmediate(flushAll);
     }
   }
-  internals._sender.sendFrame([frame]);
+  // Counted before the write, so that a socket corked here is uncorked at the turn's end even if it throws.
   pending += frame.length;
+  corked.set(socket, pending);
+  internals._sender.sendFrame([frame]);
   if (pending >= FLUSH_AT) uncork(socket);
-  else corked.set(socket, pending);
 }
 
 /** Bytes waiting for `ws` that were queued before this loop turn (what a slow-reader check should see). */
