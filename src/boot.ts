@@ -15,10 +15,12 @@ export interface Parley {
 }
 
 /** Configure, open the store and host the rooms for one process, with the runtime's own `options`. */
-export function boot(env: Env, openSqlite: (path: string) => SqlDriver, options: RoomsOptions): Parley {
+export function boot(env: Env, openSqlite: (path: string) => SqlDriver, options: RoomsOptions = {}): Parley {
   const config = loadConfig(env);
   const store = new SqlStore(openSqlite(config.db));
-  const rooms = new Rooms(store, config, options);
+  // setImmediate (Node, Deno and Bun all have it): the says of every socket read in one turn of the event
+  // loop share one SQLite commit.
+  const rooms = new Rooms(store, config, { defer: setImmediate, ...options });
   let stopping: Promise<void> | undefined;
   const shutdown = (graceMs = 2000) =>
     (stopping ??= (async () => {
@@ -26,8 +28,8 @@ export function boot(env: Env, openSqlite: (path: string) => SqlDriver, options:
       const deadline = Date.now() + graceMs;
       while (rooms.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       // Every write is already committed (a message commits before it is sent, and a room commits what
-      // it holds when its last socket leaves); closing the
-      // database checkpoints the WAL so the file is whole on its own.
+      // it holds when its last socket leaves); closing the database checkpoints the WAL so the file is
+      // whole on its own.
       store.close();
     })());
   return { config, store, rooms, shutdown };

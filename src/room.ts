@@ -43,7 +43,7 @@ interface Pending {
 export type Defer = (fn: () => void) => void;
 
 /** Commit each message as it comes (tests, and hosts whose events never share a turn). */
-export const immediately: Defer = (fn) => fn();
+const immediately: Defer = (fn) => fn();
 
 /** A runtime's native broadcast to every connection that called `subscribe(topic)` (Bun's publish). */
 export type Publish = (topic: string, frame: string) => void;

@@ -4,7 +4,7 @@
  */
 import type { Config } from "./config.ts";
 import { CLOSE, type MessagePage, type RoomInfo } from "./protocol.ts";
-import { type Defer, immediately, type JoinRequest, type Publish, Room } from "./room.ts";
+import { type Defer, type JoinRequest, type Publish, Room } from "./room.ts";
 import type { Connection } from "./session.ts";
 import { randomHex, type Store } from "./store/store.ts";
 
@@ -26,8 +26,8 @@ export interface RoomsOptions {
    */
   connectionsFrom?: (ip: string) => number;
   /**
-   * When a room commits the says it took in: a process runtime passes its `setImmediate`, so the says
-   * of every socket read in one turn of the event loop share one commit. Default: each at once.
+   * When a room commits the says it took in: `boot` passes `setImmediate`, so the says of every socket
+   * read in one turn of the event loop share one commit. Default: each at once.
    */
   defer?: Defer;
   /** The runtime's native publish, when it has one; rooms then broadcast to all with it (Bun). */
@@ -83,7 +83,7 @@ export class Rooms implements RoomHost {
   private open(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      room = new Room(name, this.store, this.config, Date.now, this.options.defer ?? immediately, this.options.publish);
+      room = new Room(name, this.store, this.config, Date.now, this.options.defer, this.options.publish);
       this.rooms.set(name, room);
     }
     return room;

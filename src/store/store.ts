@@ -34,8 +34,6 @@ export interface StoredUser extends User {
 export interface Store {
   /** The room's meta, created (with a fresh epoch) the first time a room is named. */
   meta(room: string): RoomMeta;
-  /** Commit one message and drop history past `keep` messages. */
-  append(room: string, message: Message, keep: number): void;
   /** Commit consecutive messages in one transaction, and drop history past `keep` messages. */
   appendAll(room: string, messages: Message[], keep: number): void;
   /** The newest `limit` messages with `seq < before` (all when `before` is omitted), oldest first. */
@@ -126,6 +124,7 @@ export class SqlStore implements Store {
     return this.meta(room);
   }
 
+  /** One message on its own (seeding, tests); the room engine commits through `appendAll`. */
   append(room: string, m: Message, keep: number): void {
     this.appendAll(room, [m], keep);
   }

@@ -11,10 +11,8 @@ import { boot, listeningLine } from "../../boot.ts";
 import { socketConnection } from "../../session.ts";
 import { statementDriver } from "../../store/statements.ts";
 
-// setImmediate: the says of every socket read in one loop turn share one SQLite commit. publish: a
-// room's broadcast to all is one native publish to its topic; Room closes slow readers after it.
+// A room's broadcast to all is one native publish to its topic; Room closes slow readers after it.
 const parley = boot(process.env, (path) => statementDriver(new Database(path, { create: true })), {
-  defer: setImmediate,
   publish: (topic, frame) => void server.publish(topic, frame),
 });
 const { config, rooms } = parley;

@@ -15,8 +15,7 @@ import { statementDriver } from "../../store/statements.ts";
 
 // Read variable by variable: Deno is granted these names only, and toObject() would need them all.
 const env = Object.fromEntries(ENV_NAMES.map((name) => [name, Deno.env.get(name)]));
-// setImmediate: the says of every socket read in one loop turn share one SQLite commit.
-const parley = boot(env, (path) => statementDriver(new DatabaseSync(path)), { defer: setImmediate });
+const parley = boot(env, (path) => statementDriver(new DatabaseSync(path)));
 const { config, rooms } = parley;
 
 // Our own upgrade on Deno.upgradeWebSocket instead of hono/deno's: hono/deno picks the first offered

@@ -12,8 +12,7 @@ import { socketConnection } from "../../session.ts";
 import { openSqlite } from "./sqlite.ts";
 import { sendText, waitingBytes } from "./writer.ts";
 
-// setImmediate: the says of every socket read in one loop turn share one SQLite commit.
-const parley = boot(process.env, openSqlite, { defer: setImmediate });
+const parley = boot(process.env, openSqlite);
 const { config, rooms } = parley;
 
 const wss = new WebSocketServer({
