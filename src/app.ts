@@ -7,17 +7,17 @@ import { secureHeaders } from "hono/secure-headers";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import * as v from "valibot";
 import type { Config } from "./config.ts";
-import { page } from "./page/index.ts";
-import { CLOSE, checkName, type HttpError, ROOM_NAME, SUBPROTOCOL } from "./protocol.ts";
+import { randomHex } from "./ids.ts";
+import { pageAssets } from "./page/index.ts";
+import { CLOSE, checkName, type HttpError, ROOM_NAME, ROOM_NAME_RULE, SUBPROTOCOL } from "./protocol/index.ts";
 import type { JoinRequest } from "./room.ts";
-import type { RoomHost } from "./rooms.ts";
+import type { RoomService } from "./rooms.ts";
 import type { Connection } from "./session.ts";
-import { randomHex } from "./store/store.ts";
 
 export interface AppOptions {
   // biome-ignore lint/suspicious/noExplicitAny: each runtime's helper has its own socket and option types.
   upgradeWebSocket: UpgradeWebSocket<any, any>;
-  host: RoomHost;
+  rooms: RoomService;
   config: Config;
   /** The connection behind a socket event; the record it holds must outlive the WSContext. */
   connection: (ws: WSContext) => Connection;
@@ -46,8 +46,8 @@ const PageQuery = v.object({
   limit: v.optional(v.pipe(decimal(100), v.minValue(1))),
 });
 
-/** Whether a browser page of `origin` may open a socket on `host`. */
-export function originAllowed(origin: string | undefined, host: string | undefined, allowed: string[]): boolean {
+/** Whether a browser page of `origin` may open a socket on the server its `Host` header names. */
+export function originAllowed(origin: string | undefined, hostHeader: string | undefined, allowed: string[]): boolean {
   if (origin === undefined) return true;
   if (allowed.includes("*")) return true;
   let url: URL;
@@ -58,10 +58,8 @@ export function originAllowed(origin: string | undefined, host: string | undefin
   }
   if (allowed.some((a) => a === origin || a === url.origin)) return true;
   // Scheme is ignored: a page on https://h:p and a socket reached through a TLS proxy as http://h:p match.
-  return host !== undefined && url.host.toLowerCase() === host.toLowerCase();
+  return hostHeader !== undefined && url.host.toLowerCase() === hostHeader.toLowerCase();
 }
-
-const BAD_ROOM = "room names are 1–64 of A–Z a–z 0–9 - _";
 
 /** Page, health, room creation, and JSON answers for 404 and failures: what every front serves itself. */
 function baseApp(log: (m: string) => void) {
@@ -84,9 +82,9 @@ function baseApp(log: (m: string) => void) {
   app.use("/healthz", headers);
   app.use("/api/*", headers);
 
-  app.get("/", (c) => c.html(page.html));
-  app.get("/app.js", (c) => c.body(page.script, 200, { "content-type": "text/javascript; charset=utf-8" }));
-  app.get("/app.css", (c) => c.body(page.style, 200, { "content-type": "text/css; charset=utf-8" }));
+  app.get("/", (c) => c.html(pageAssets.html));
+  app.get("/app.js", (c) => c.body(pageAssets.script, 200, { "content-type": "text/javascript; charset=utf-8" }));
+  app.get("/app.css", (c) => c.body(pageAssets.style, 200, { "content-type": "text/css; charset=utf-8" }));
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.post("/api/rooms", (c) => c.json({ room: randomHex(16) }, 201));
 
@@ -104,7 +102,7 @@ function baseApp(log: (m: string) => void) {
  */
 function checkUpgrade(c: Context, config: Config): Response | { room: string; req: Omit<JoinRequest, "ip"> } {
   const room = c.req.param("room") ?? "";
-  if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", BAD_ROOM);
+  if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", ROOM_NAME_RULE);
   const q = v.safeParse(UpgradeQuery, c.req.query());
   if (!q.success) {
     const key = q.issues[0].path?.[0]?.key;
@@ -142,22 +140,22 @@ function guarded(log: (m: string) => void) {
  * The socket handlers that need nothing but the socket: every later event works from the connection's
  * record. A Durable Object woken from hibernation dispatches to these, having lost the upgrade's closure.
  */
-export function socketEvents(host: RoomHost, connection: (ws: WSContext) => Connection, log = logToConsole) {
+export function socketEvents(rooms: RoomService, connection: (ws: WSContext) => Connection, log = logToConsole) {
   const guard = guarded(log);
   return {
-    onMessage: (e: MessageEvent, ws: WSContext) => guard(ws, () => host.receive(connection(ws), e.data)),
-    onClose: (_e: CloseEvent, ws: WSContext) => guard(ws, () => host.leave(connection(ws))),
-    onError: (_e: Event, ws: WSContext) => guard(ws, () => host.leave(connection(ws))),
+    onMessage: (e: MessageEvent, ws: WSContext) => guard(ws, () => rooms.receive(connection(ws), e.data)),
+    onClose: (_e: CloseEvent, ws: WSContext) => guard(ws, () => rooms.leave(connection(ws))),
+    onError: (_e: Event, ws: WSContext) => guard(ws, () => rooms.leave(connection(ws))),
   };
 }
 
 /** Build the Parley app for one runtime (on Workers: inside a room's Durable Object). */
 export function createApp(opts: AppOptions) {
-  const { host, config, connection } = opts;
+  const { rooms, config, connection } = opts;
   const log = opts.log ?? logToConsole;
   const app = baseApp(log);
   const guard = guarded(log);
-  const later = socketEvents(host, connection, log);
+  const later = socketEvents(rooms, connection, log);
 
   const clientIp = (c: Context) => {
     const forwarded = config.trustProxy ? c.req.header("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
@@ -171,7 +169,7 @@ export function createApp(opts: AppOptions) {
       const asked = checkUpgrade(c, config);
       if (asked instanceof Response) return asked;
       const ip = clientIp(c);
-      if (config.maxConnectionsPerIp > 0 && host.connectionsFrom(ip) >= config.maxConnectionsPerIp) {
+      if (config.maxConnectionsPerIp > 0 && rooms.connectionsFrom(ip) >= config.maxConnectionsPerIp) {
         return httpError(c, 429, "too_many_connections", "too many open connections from this address");
       }
       c.set("join", { room: asked.room, req: { ...asked.req, ip } });
@@ -179,7 +177,7 @@ export function createApp(opts: AppOptions) {
     },
     opts.upgradeWebSocket((c: Context<Vars>) => {
       const { room, req } = c.get("join");
-      return { onOpen: (_e: Event, ws: WSContext) => guard(ws, () => host.join(room, connection(ws), req)), ...later };
+      return { onOpen: (_e: Event, ws: WSContext) => guard(ws, () => rooms.join(room, connection(ws), req)), ...later };
     }),
     (c) => {
       c.header("Upgrade", "websocket");
@@ -189,19 +187,19 @@ export function createApp(opts: AppOptions) {
 
   app.get("/api/rooms/:room", (c) => {
     const room = c.req.param("room");
-    if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", BAD_ROOM);
-    return c.json(host.info(room));
+    if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", ROOM_NAME_RULE);
+    return c.json(rooms.info(room));
   });
 
   app.get("/api/rooms/:room/messages", (c) => {
     const room = c.req.param("room");
-    if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", BAD_ROOM);
+    if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", ROOM_NAME_RULE);
     const q = v.safeParse(PageQuery, c.req.query());
     if (!q.success) {
       const key = q.issues[0].path?.[0]?.key;
       return httpError(c, 400, "bad_query", `${String(key)} must be a whole number (limit 1–100)`);
     }
-    return c.json(host.page(room, q.output.limit ?? 50, q.output.before));
+    return c.json(rooms.history(room, q.output.limit ?? 50, q.output.before));
   });
 
   return app;
@@ -222,7 +220,7 @@ export function createEdgeApp(opts: {
   });
   const toRoom = async (c: Context): Promise<Response> => {
     const room = c.req.param("room") ?? "";
-    if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", BAD_ROOM);
+    if (!ROOM_NAME.test(room)) return httpError(c, 400, "bad_room", ROOM_NAME_RULE);
     // A fetched response has immutable headers; copy it so the header middleware can set its own.
     const res = await opts.forward(room, c.req.raw);
     return new Response(res.body, res);

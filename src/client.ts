@@ -24,9 +24,9 @@ import type {
   TypingNotice,
   User,
   WelcomeFrame,
-} from "./protocol.ts";
+} from "./protocol/index.ts";
 
-export type * from "./protocol.ts";
+export type * from "./protocol/index.ts";
 
 /** Where the connection is: `stopped` is final (a normal close, a refusal, or `close()`). */
 export type ConnectionState = "connecting" | "live" | "reconnecting" | "stopped";

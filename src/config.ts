@@ -3,9 +3,12 @@
  * (process env on Node/Deno/Bun, `[vars]` on Workers); see docs/protocol.md, "Defaults".
  */
 
+import { DEFAULTS, TYPING_INTERVAL_MS } from "./protocol/constants.ts";
+
 export interface Config {
   port: number;
-  host: string;
+  /** The address to listen on (`HOST`). */
+  listenAddress: string;
   db: string;
   maxFrameBytes: number;
   maxText: number;
@@ -78,26 +81,26 @@ function flag(env: Env, name: string): boolean {
 export function loadConfig(env: Env): Config {
   return {
     port: int(env, "PORT", 8787, 0, 65535),
-    host: env.HOST?.trim() || "127.0.0.1",
+    listenAddress: env.HOST?.trim() || "127.0.0.1",
     db: env.PARLEY_DB?.trim() || "./data/parley.db",
-    maxFrameBytes: int(env, "PARLEY_MAX_FRAME_BYTES", 16 * 1024, 64, 64 * 1024 * 1024),
-    maxText: int(env, "PARLEY_MAX_TEXT", 2000, 1, 1_000_000),
-    rateBurst: int(env, "PARLEY_RATE_BURST", 10, 1),
-    ratePerSec: num(env, "PARLEY_RATE_PER_SEC", 2),
-    maxMembers: int(env, "PARLEY_MAX_MEMBERS", 1000, 1),
-    maxStrikes: int(env, "PARLEY_MAX_STRIKES", 30, 1),
+    maxFrameBytes: int(env, "PARLEY_MAX_FRAME_BYTES", DEFAULTS.maxFrameBytes, 64, 64 * 1024 * 1024),
+    maxText: int(env, "PARLEY_MAX_TEXT", DEFAULTS.maxText, 1, 1_000_000),
+    rateBurst: int(env, "PARLEY_RATE_BURST", DEFAULTS.rateBurst, 1),
+    ratePerSec: num(env, "PARLEY_RATE_PER_SEC", DEFAULTS.ratePerSec),
+    maxMembers: int(env, "PARLEY_MAX_MEMBERS", DEFAULTS.maxMembers, 1),
+    maxStrikes: int(env, "PARLEY_MAX_STRIKES", DEFAULTS.maxStrikes, 1),
     strikeWindowMs: 10_000,
-    maxConnectionsPerIp: int(env, "PARLEY_MAX_CONNECTIONS_PER_IP", 256, 0),
+    maxConnectionsPerIp: int(env, "PARLEY_MAX_CONNECTIONS_PER_IP", DEFAULTS.maxConnectionsPerIp, 0),
     allowedOrigins: (env.PARLEY_ALLOWED_ORIGINS ?? "")
       .split(",")
       .map((s) => s.trim())
       .filter(Boolean),
     trustProxy: flag(env, "PARLEY_TRUST_PROXY"),
-    idleTimeoutMs: int(env, "PARLEY_IDLE_TIMEOUT_MS", 60_000, 1000),
-    maxQueueBytes: int(env, "PARLEY_MAX_QUEUE_BYTES", 1024 * 1024, 1024),
-    historyLimit: int(env, "PARLEY_HISTORY_LIMIT", 10_000, 1),
+    idleTimeoutMs: int(env, "PARLEY_IDLE_TIMEOUT_MS", DEFAULTS.idleTimeoutMs, 1000),
+    maxQueueBytes: int(env, "PARLEY_MAX_QUEUE_BYTES", DEFAULTS.maxQueueBytes, 1024),
+    historyLimit: int(env, "PARLEY_HISTORY_LIMIT", DEFAULTS.historyLimit, 1),
     welcomeMessages: 50,
     resumeWindow: 100,
-    typingIntervalMs: 2000,
+    typingIntervalMs: TYPING_INTERVAL_MS,
   };
 }

@@ -4,20 +4,20 @@
  * Node/Deno/Bun process and inside a Durable Object.
  */
 import type { Config } from "./config.ts";
+import { randomHex } from "./ids.ts";
 import {
   CLOSE,
-  checkName,
-  checkText,
   type ErrorCode,
   type ErrorFrame,
+  frameParser,
   type Message,
-  parseClientFrame,
+  type Parsed,
   type RoomInfo,
   type User,
   type WelcomeFrame,
-} from "./protocol.ts";
+} from "./protocol/index.ts";
 import { type Connection, type SessionRecord, strike, takeToken, userOf } from "./session.ts";
-import { randomHex, type Store } from "./store/store.ts";
+import type { Store } from "./store/store.ts";
 
 /** What a client asked for in its upgrade URL, already validated. */
 export interface JoinRequest {
@@ -34,7 +34,7 @@ interface Member {
 }
 
 /** A `say` taken in, numbered, and waiting for its batch to commit. */
-interface Pending {
+interface Uncommitted {
   conn: Connection;
   message: Message;
 }
@@ -47,6 +47,18 @@ const immediately: Defer = (fn) => fn();
 
 /** A runtime's native broadcast to every connection that called `subscribe(topic)` (Bun's publish). */
 export type Publish = (topic: string, frame: string) => void;
+
+/** What a room is built with; only `store` and `config` are required. */
+export interface RoomOptions {
+  store: Store;
+  config: Config;
+  /** The clock (tests pass a fake one). */
+  now?: () => number;
+  /** When the room commits the says it took in (default: each at once). */
+  defer?: Defer;
+  /** The runtime's native publish, when it has one; the room then broadcasts to all with it (Bun). */
+  publish?: Publish;
+}
 
 /** UTF-8 length of a string, without allocating (a lone surrogate counts as U+FFFD, 3 bytes). */
 export function utf8Length(s: string): number {
@@ -63,31 +75,37 @@ export function utf8Length(s: string): number {
   return n;
 }
 
-/** One chat room: the single source of order for its messages. */
+/**
+ * One chat room: the single source of order for its messages. It assumes that a connection's `close`
+ * does not run that connection's leave before it returns; an adapter whose runtime does (Bun) defers
+ * its close, so that a `left` cannot come between a sender's `message` and its `ack`.
+ */
 export class Room {
   readonly epoch: string;
   /** The last committed seq: what a welcome or the room API reports. */
   private seq: number;
   /** Says numbered past `seq`, to be committed together and only then sent (group commit). */
-  private pending: Pending[] = [];
-  /**
-   * Broadcasts asked for while a commit's fan-out runs, sent when it ends. Bun closes a socket (and so
-   * runs its leave, and a `left`) inside the `close` call; held here, that `left` cannot come between a
-   * sender's `message` and its `ack`.
-   */
-  private held: { frame: string; exceptUid?: string }[] | undefined;
+  private uncommitted: Uncommitted[] = [];
   private readonly members = new Map<string, Member>();
   private readonly users = new Map<string, { user: User; cids: Set<string> }>();
+  private readonly store: Store;
+  private readonly config: Config;
+  private readonly now: () => number;
+  private readonly defer: Defer;
+  private readonly publish?: Publish;
+  private readonly parse: (text: string) => Parsed;
 
   constructor(
     readonly name: string,
-    private readonly store: Store,
-    private readonly config: Config,
-    private readonly now: () => number = Date.now,
-    private readonly defer: Defer = immediately,
-    private readonly publish?: Publish,
+    options: RoomOptions,
   ) {
-    const meta = store.meta(name);
+    this.store = options.store;
+    this.config = options.config;
+    this.now = options.now ?? Date.now;
+    this.defer = options.defer ?? immediately;
+    this.publish = options.publish;
+    this.parse = frameParser(this.config);
+    const meta = this.store.meta(name);
     this.epoch = meta.epoch;
     this.seq = meta.seq;
   }
@@ -184,43 +202,44 @@ export class Room {
       return;
     }
     const now = this.now();
-    const parsed = parseClientFrame(data);
+    const parsed = this.parse(data);
     if (!parsed.ok) return this.reject(conn, record, now, parsed.code, parsed.message, parsed.ref);
     const frame = parsed.frame;
-
-    // Only says wait for a group commit; anything else first lets the says before it go out, so every
-    // client sees frames in the order they were taken in.
-    if (frame.type !== "say") this.commit();
-    if (frame.type === "typing") return this.typing(conn, record, now);
-
-    // Frames that are well-typed but break a rule are rejected before they take a token.
-    if (frame.type === "say") {
-      const ok = checkText(frame.text, this.config.maxText);
-      if (!ok.ok) return this.reject(conn, record, now, ok.code, ok.message, frame.ref);
-    }
-    let name: string | undefined;
-    if (frame.type === "rename") {
-      const ok = checkName(frame.name);
-      if (!ok.ok) return this.reject(conn, record, now, "bad_name", ok.message, frame.ref);
-      name = ok.name;
-    }
-    const ref = "ref" in frame ? frame.ref : undefined;
-    const wait = takeToken(record, now, this.config);
-    if (wait > 0) return this.reject(conn, record, now, "rate_limited", "slow down", ref, wait);
-    conn.save(record);
-
+    // Only a say waits for a group commit; any other frame first lets the says before it go out, so
+    // every client sees frames in the order they were taken in. Typing takes no token.
     switch (frame.type) {
       case "say":
+        if (this.limited(conn, record, now, frame.ref)) return;
         return this.say(conn, record, now, frame.text, frame.ref);
+      case "typing":
+        this.commit();
+        return this.typing(conn, record, now);
       case "rename":
-        return this.rename(record.uid, name as string);
+        this.commit();
+        if (this.limited(conn, record, now, frame.ref)) return;
+        return this.rename(record.uid, frame.name);
       case "history": {
-        const page = this.store.page(this.name, frame.limit ?? 50, frame.before);
-        return this.send(conn, JSON.stringify({ type: "history", ...page, ...(ref !== undefined && { ref }) }));
+        this.commit();
+        if (this.limited(conn, record, now, frame.ref)) return;
+        const page = this.store.history(this.name, frame.limit ?? 50, frame.before);
+        return this.send(conn, withRef({ type: "history", ...page }, frame.ref));
       }
       case "ping":
-        return this.send(conn, JSON.stringify({ type: "pong", ...(ref !== undefined && { ref }) }));
+        this.commit();
+        if (this.limited(conn, record, now, frame.ref)) return;
+        return this.send(conn, withRef({ type: "pong" }, frame.ref));
     }
+  }
+
+  /** Take a token for a frame; false when there was one, else the frame is rejected as rate_limited. */
+  private limited(conn: Connection, record: SessionRecord, now: number, ref: string | undefined): boolean {
+    const wait = takeToken(record, now, this.config);
+    if (wait > 0) {
+      this.reject(conn, record, now, "rate_limited", "slow down", ref, wait);
+      return true;
+    }
+    conn.save(record);
+    return false;
   }
 
   /** Remove a connection; the last connection of a user makes them `left`. Returns false if it was not here. */
@@ -268,15 +287,15 @@ export class Room {
       const oldest = this.store.oldestSeq(this.name) ?? this.seq + 1;
       if (since >= oldest - 1) return { messages: this.store.after(this.name, since), resumed: true };
     }
-    return { messages: this.store.page(this.name, this.config.welcomeMessages).messages, resumed: false };
+    return { messages: this.store.history(this.name, this.config.welcomeMessages).messages, resumed: false };
   }
 
   private say(conn: Connection, record: SessionRecord, now: number, text: string, ref?: string): void {
-    const seq = this.seq + this.pending.length + 1;
+    const seq = this.seq + this.uncommitted.length + 1;
     const message: Message = { type: "message", seq, ts: now, from: userOf(record), text };
     if (ref !== undefined) message.ref = ref;
-    this.pending.push({ conn, message });
-    if (this.pending.length === 1) this.defer(() => this.commit());
+    this.uncommitted.push({ conn, message });
+    if (this.uncommitted.length === 1) this.defer(() => this.commit());
   }
 
   /**
@@ -284,9 +303,9 @@ export class Room {
    * message is most of what SQLite costs here, and nobody sees a message before its commit.
    */
   private commit(): void {
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
+    if (this.uncommitted.length === 0) return;
+    const batch = this.uncommitted;
+    this.uncommitted = [];
     try {
       this.store.appendAll(
         this.name,
@@ -301,17 +320,10 @@ export class Room {
       return;
     }
     this.seq = batch[batch.length - 1].message.seq;
-    this.held = [];
-    try {
-      for (const { conn, message } of batch) {
-        this.fanOut(JSON.stringify(message));
-        if (message.ref !== undefined)
-          this.send(conn, JSON.stringify({ type: "ack", ref: message.ref, seq: message.seq }));
-      }
-    } finally {
-      const held = this.held;
-      this.held = undefined;
-      for (const { frame, exceptUid } of held) this.fanOut(frame, exceptUid);
+    for (const { conn, message } of batch) {
+      this.broadcast(JSON.stringify(message));
+      if (message.ref !== undefined)
+        this.send(conn, JSON.stringify({ type: "ack", ref: message.ref, seq: message.seq }));
     }
   }
 
@@ -365,11 +377,6 @@ export class Room {
 
   /** Send one already-serialized frame to every member, except the connections of `exceptUid`. */
   private broadcast(frame: string, exceptUid?: string): void {
-    if (this.held) this.held.push({ frame, exceptUid });
-    else this.fanOut(frame, exceptUid);
-  }
-
-  private fanOut(frame: string, exceptUid?: string): void {
     if (this.publish && exceptUid === undefined) return this.publishToAll(frame);
     for (const member of this.members.values()) {
       if (member.uid !== exceptUid) this.send(member.conn, frame);
@@ -404,6 +411,11 @@ export class Room {
     }
     if (waiting > this.config.maxQueueBytes) conn.close(CLOSE.tryAgainLater, "slow_reader");
   }
+}
+
+/** Serialize a frame, with the request's `ref` when it had one. */
+function withRef(frame: object, ref: string | undefined): string {
+  return JSON.stringify(ref === undefined ? frame : { ...frame, ref });
 }
 
 function errorFrame(code: ErrorCode, message: string, ref?: string, retryAfterMs?: number): string {

@@ -1,22 +1,23 @@
 /**
- * Where rooms live. `RoomHost` is what the app talks to; `Rooms` hosts every room in one process
- * (Node, Deno, Bun). On Workers each Durable Object hosts its one room behind the same interface.
+ * Where rooms live. `RoomService` is what the app talks to; `Rooms` holds every room of one process
+ * (Node, Deno, Bun). On Workers each Durable Object holds its one room behind the same interface.
  */
 import type { Config } from "./config.ts";
-import { CLOSE, type MessagePage, type RoomInfo } from "./protocol.ts";
+import { randomHex } from "./ids.ts";
+import { CLOSE, type MessagePage, type RoomInfo } from "./protocol/index.ts";
 import { type Defer, type JoinRequest, type Publish, Room } from "./room.ts";
 import type { Connection } from "./session.ts";
-import { randomHex, type Store } from "./store/store.ts";
+import type { Store } from "./store/store.ts";
 
 /** The app's view of the rooms: joining, frames, leaving, and the HTTP reads. */
-export interface RoomHost {
+export interface RoomService {
   /** Open connections from one client address (for the per-address cap). */
   connectionsFrom(ip: string): number;
   join(room: string, conn: Connection, req: JoinRequest): void;
   receive(conn: Connection, data: unknown): void;
   leave(conn: Connection): void;
   info(room: string): RoomInfo;
-  page(room: string, limit: number, before?: number): MessagePage;
+  history(room: string, limit: number, before?: number): MessagePage;
 }
 
 export interface RoomsOptions {
@@ -35,10 +36,10 @@ export interface RoomsOptions {
 }
 
 /**
- * Every room of one host: a process (Node, Deno, Bun) or a Durable Object. A room with no members
- * leaves memory; its state stays in the store.
+ * Every room of one process (Node, Deno, Bun) or of one Durable Object. A room with no members leaves
+ * memory; its state stays in the store.
  */
-export class Rooms implements RoomHost {
+export class Rooms implements RoomService {
   private readonly rooms = new Map<string, Room>();
   private readonly perAddress = new Map<string, number>();
   private closing = false;
@@ -64,12 +65,8 @@ export class Rooms implements RoomHost {
     }
     const room = this.open(name);
     // Random connection ids stay unique across a Durable Object's hibernation, where a counter would not.
-    if (room.join(conn, req, randomHex(8))) {
-      this.count(req.ip, 1);
-      // The join first sent the room's pending says, and on Bun a slow reader closed by them leaves at
-      // once: if that was the last member, the room was dropped, and the newcomer must bring it back.
-      if (this.rooms.get(name) !== room) this.rooms.set(name, room);
-    } else if (room.size === 0) this.rooms.delete(name);
+    if (room.join(conn, req, randomHex(8))) this.count(req.ip, 1);
+    else if (room.size === 0) this.rooms.delete(name);
   }
 
   /** Re-admit a connection that outlived this host's memory (a woken Durable Object), from its record. */
@@ -83,7 +80,8 @@ export class Rooms implements RoomHost {
   private open(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      room = new Room(name, this.store, this.config, Date.now, this.options.defer, this.options.publish);
+      const { defer, publish } = this.options;
+      room = new Room(name, { store: this.store, config: this.config, defer, publish });
       this.rooms.set(name, room);
     }
     return room;
@@ -115,8 +113,8 @@ export class Rooms implements RoomHost {
     return { room: name, epoch: meta.epoch, seq: meta.seq, members: [] };
   }
 
-  page(name: string, limit: number, before?: number): MessagePage {
-    return this.store.page(name, limit, before);
+  history(name: string, limit: number, before?: number): MessagePage {
+    return this.store.history(name, limit, before);
   }
 
   /** Rooms held in memory now (for tests and health). */

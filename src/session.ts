@@ -6,7 +6,7 @@
  * runtime keeps the record with the socket itself, and the room can be rebuilt from the records alone.
  */
 import type { Config } from "./config.ts";
-import type { User } from "./protocol.ts";
+import type { User } from "./protocol/index.ts";
 
 /** Per-connection state; JSON-serializable and well under 2 KB. */
 export interface SessionRecord {
@@ -27,6 +27,34 @@ export interface SessionRecord {
   /** When this connection last had a `typing` relayed. */
   typingAt: number;
 }
+
+/**
+ * Which record fields must outlive a hibernation. A Durable Object writes the record to the socket's
+ * attachment only when a `durable` field changed: serializing it for every frame cost more than the
+ * rest of a message's path. The `transient` fields change with every frame and need not survive, since
+ * a hibernation only comes after some ten seconds without an event: a bucket refills, a strike window
+ * and a typing interval pass in that time. A woken room restores them from the last attachment written.
+ * Every field must be classified here (the type and tests/unit/session.test.ts fail otherwise), so a
+ * field added later cannot be silently lost on Workers only.
+ */
+export const RECORD_FIELDS = {
+  cid: "durable",
+  room: "durable",
+  uid: "durable",
+  name: "durable",
+  token: "durable",
+  ip: "durable",
+  bucket: "transient",
+  bucketAt: "transient",
+  strikes: "transient",
+  strikesAt: "transient",
+  typingAt: "transient",
+} as const satisfies Record<keyof SessionRecord, "durable" | "transient">;
+
+/** The fields a hibernating runtime must persist whenever they change. */
+export const DURABLE_FIELDS = (Object.keys(RECORD_FIELDS) as (keyof SessionRecord)[]).filter(
+  (k) => RECORD_FIELDS[k] === "durable",
+);
 
 /** What the room engine needs of a socket. Each runtime adapter implements it over its own socket. */
 export interface Connection {
@@ -74,28 +102,59 @@ export function strike(record: SessionRecord, now: number, config: Config): bool
   return record.strikes > config.maxStrikes;
 }
 
-/** The socket operations a runtime adapter gives `socketConnection`. */
-export interface SocketOps {
-  send(frame: string): void;
-  close(code: number, reason: string): void;
-  bufferedAmount(): number;
-  isOpen(): boolean;
-  subscribe?(topic: string): void;
+/**
+ * The socket operations of one runtime, shared by all its sockets: each takes the socket, so that a
+ * connection costs one small object and no closures.
+ */
+export interface SocketOps<S> {
+  send(socket: S, frame: string): void;
+  close(socket: S, code: number, reason: string): void;
+  bufferedAmount(socket: S): number;
+  isOpen(socket: S): boolean;
+  subscribe?(socket: S, topic: string): void;
 }
 
-// Keyed by the runtime's own long-lived socket object (never by a WSContext, which Bun makes anew
-// for every event), so the record lives exactly as long as the socket.
-const records = new WeakMap<object, SessionRecord>();
+class SocketConnection<S> implements Connection {
+  private record: SessionRecord | undefined;
+  constructor(
+    private readonly socket: S,
+    private readonly ops: SocketOps<S>,
+  ) {}
+  // Frames for a socket that is already closing are dropped, as the WebSocket API does.
+  send(frame: string): void {
+    if (this.ops.isOpen(this.socket)) this.ops.send(this.socket, frame);
+  }
+  close(code: number, reason: string): void {
+    if (this.ops.isOpen(this.socket)) this.ops.close(this.socket, code, reason);
+  }
+  bufferedAmount(): number {
+    return this.ops.bufferedAmount(this.socket);
+  }
+  load(): SessionRecord | undefined {
+    return this.record;
+  }
+  save(record: SessionRecord): void {
+    this.record = record;
+  }
+  get subscribe(): ((topic: string) => void) | undefined {
+    const { subscribe } = this.ops;
+    return subscribe && ((topic) => subscribe(this.socket, topic));
+  }
+}
 
-/** A Connection whose record is kept for `socket`, a per-socket object that lives as long as the socket. */
-export function socketConnection(socket: object, ops: SocketOps): Connection {
-  return {
-    // Frames for a socket that is already closing are dropped, as the WebSocket API does.
-    send: (frame) => ops.isOpen() && ops.send(frame),
-    close: (code, reason) => ops.isOpen() && ops.close(code, reason),
-    bufferedAmount: ops.bufferedAmount,
-    load: () => records.get(socket),
-    save: (record) => void records.set(socket, record),
-    subscribe: ops.subscribe,
+/**
+ * The connections of one runtime's sockets, each kept with its socket. Keyed by the runtime's own
+ * long-lived socket object (never by a WSContext, which Bun makes anew for every event), so a
+ * connection and its record live exactly as long as the socket.
+ */
+export function socketConnections<S extends object>(ops: SocketOps<S>): (socket: S) => Connection {
+  const connections = new WeakMap<S, Connection>();
+  return (socket) => {
+    let conn = connections.get(socket);
+    if (!conn) {
+      conn = new SocketConnection(socket, ops);
+      connections.set(socket, conn);
+    }
+    return conn;
   };
 }

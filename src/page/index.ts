@@ -101,4 +101,4 @@ const html = `<!doctype html>
 </html>`;
 
 /** The page's HTML, script and stylesheet, served at `/`, `/app.js` and `/app.css`. */
-export const page = { html, script, style };
+export const pageAssets = { html, script, style };

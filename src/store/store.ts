@@ -5,7 +5,8 @@
  * a Durable Object's ctx.storage.sql) is synchronous, so a message can be committed and broadcast in
  * one turn of the event loop, with nothing interleaving between the commit and the send.
  */
-import type { Message, User } from "../protocol.ts";
+import { randomHex } from "../ids.ts";
+import type { Message, MessagePage, User } from "../protocol/index.ts";
 
 export type SqlValue = string | number | null;
 
@@ -37,7 +38,7 @@ export interface Store {
   /** Commit consecutive messages in one transaction, and drop history past `keep` messages. */
   appendAll(room: string, messages: Message[], keep: number): void;
   /** The newest `limit` messages with `seq < before` (all when `before` is omitted), oldest first. */
-  page(room: string, limit: number, before?: number): { messages: Message[]; more: boolean };
+  history(room: string, limit: number, before?: number): MessagePage;
   /** Every message with `seq > since`, oldest first. */
   after(room: string, since: number): Message[];
   /** The lowest `seq` still kept, or `undefined` when the room has no history. */
@@ -99,14 +100,6 @@ function toMessage(row: MessageRow): Message {
 
 const COLUMNS = "seq, ts, user_id, user_name, text, ref";
 
-/** 128 random bits as lowercase hex. */
-export function randomHex(bytes = 16): string {
-  const buf = crypto.getRandomValues(new Uint8Array(bytes));
-  let out = "";
-  for (const b of buf) out += b.toString(16).padStart(2, "0");
-  return out;
-}
-
 /** The SQLite store over any driver. */
 export class SqlStore implements Store {
   constructor(private readonly db: SqlDriver) {
@@ -151,7 +144,7 @@ export class SqlStore implements Store {
     });
   }
 
-  page(room: string, limit: number, before?: number): { messages: Message[]; more: boolean } {
+  history(room: string, limit: number, before?: number): MessagePage {
     // One row past the limit tells whether there is more, without a second query.
     const rows = this.db.all<MessageRow>(
       `SELECT ${COLUMNS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,

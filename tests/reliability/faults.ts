@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { isDeepStrictEqual } from "node:util";
-import type { AckFrame, Message } from "../../src/protocol.ts";
+import type { AckFrame, Message } from "../../src/protocol/index.ts";
 import { freePort, type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 import { Relay, roomInfo, storedHistory, until, Writer } from "../helpers/writers.ts";
 import type { ReliabilityRuntime } from "./suite.ts";

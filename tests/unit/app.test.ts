@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { defineWebSocketHelper } from "hono/ws";
 import { createApp, originAllowed, selectProtocol } from "../../src/app.ts";
 import { type Env, loadConfig } from "../../src/config.ts";
-import type { Message } from "../../src/protocol.ts";
+import type { Message } from "../../src/protocol/index.ts";
 import { Rooms } from "../../src/rooms.ts";
 import type { Connection, SessionRecord } from "../../src/session.ts";
 import { statementDriver } from "../../src/store/statements.ts";
@@ -21,7 +21,7 @@ function setup(env: Env = {}) {
   const app = createApp({
     // Never upgrades, so every request falls through to the plain-GET answer.
     upgradeWebSocket: defineWebSocketHelper(() => undefined),
-    host: rooms,
+    rooms,
     config,
     connection: () => {
       throw new Error("no sockets in these tests");

@@ -15,7 +15,7 @@ import type { WSContext } from "hono/ws";
 import { openSqlite } from "../../src/adapter/node/sqlite.ts";
 import { socketEvents } from "../../src/app.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
-import type { ErrorCode, Message, ServerFrame, User } from "../../src/protocol.ts";
+import type { ErrorCode, Message, ServerFrame, User } from "../../src/protocol/index.ts";
 import { Room } from "../../src/room.ts";
 import { Rooms } from "../../src/rooms.ts";
 import type { Connection, SessionRecord } from "../../src/session.ts";
@@ -222,7 +222,7 @@ class World {
       this.store.append(ROOM, m, config.historyLimit);
       messages.push(m);
     }
-    this.room = new Room(ROOM, this.store, config, () => this.clock.now);
+    this.room = new Room(ROOM, { store: this.store, config, now: () => this.clock.now });
     this.join(this.a, { name: "ann" });
     const welcome = this.a.take()[0];
     assert.equal(welcome.type, "welcome");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { checkName, checkText, type Parsed, parseClientFrame } from "../../src/protocol.ts";
+import { checkName, checkText, type Parsed, parseClientFrame } from "../../src/protocol/index.ts";
 
 const parse = (value: unknown) => parseClientFrame(JSON.stringify(value));
 

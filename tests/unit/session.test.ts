@@ -1,7 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import Database from "better-sqlite3";
 import { loadConfig } from "../../src/config.ts";
-import { type SessionRecord, type SocketOps, socketConnection, strike, takeToken, userOf } from "../../src/session.ts";
+import { Room } from "../../src/room.ts";
+import {
+  type Connection,
+  DURABLE_FIELDS,
+  RECORD_FIELDS,
+  type SessionRecord,
+  type SocketOps,
+  socketConnections,
+  strike,
+  takeToken,
+  userOf,
+} from "../../src/session.ts";
+import { statementDriver } from "../../src/store/statements.ts";
+import { SqlStore } from "../../src/store/store.ts";
 
 const T0 = 1_700_000_000_000;
 
@@ -105,36 +119,36 @@ describe("strike", () => {
   });
 });
 
-describe("socketConnection", () => {
+describe("socketConnections", () => {
   function fakeOps() {
     const log = { sent: [] as string[], closed: [] as [number, string][], open: true, buffered: 0 };
-    const ops: SocketOps = {
-      send: (frame) => void log.sent.push(frame),
-      close: (code, reason) => void log.closed.push([code, reason]),
+    const ops: SocketOps<object> = {
+      send: (_socket, frame) => void log.sent.push(frame),
+      close: (_socket, code, reason) => void log.closed.push([code, reason]),
       bufferedAmount: () => log.buffered,
       isOpen: () => log.open,
     };
-    return { log, ops };
+    return { log, ops, connectionOf: socketConnections(ops) };
   }
 
-  test("the record is kept per socket object, across Connection wrappers", () => {
+  test("the record is kept per socket object, across events", () => {
     const socket = {};
     const other = {};
-    const { ops } = fakeOps();
-    const a = socketConnection(socket, ops);
+    const { connectionOf } = fakeOps();
+    const a = connectionOf(socket);
     assert.equal(a.load(), undefined);
     const r = record();
     a.save(r);
-    assert.equal(socketConnection(socket, ops).load(), r);
-    assert.equal(socketConnection(other, ops).load(), undefined);
+    assert.equal(connectionOf(socket).load(), r);
+    assert.equal(connectionOf(other).load(), undefined);
     const r2 = record({ cid: "2" });
-    socketConnection(socket, ops).save(r2);
+    connectionOf(socket).save(r2);
     assert.equal(a.load(), r2);
   });
 
   test("send, close and bufferedAmount go to the socket while it is open", () => {
-    const { log, ops } = fakeOps();
-    const conn = socketConnection({}, ops);
+    const { log, connectionOf } = fakeOps();
+    const conn = connectionOf({});
     conn.send("a");
     conn.close(1000, "bye");
     log.buffered = 42;
@@ -144,12 +158,46 @@ describe("socketConnection", () => {
   });
 
   test("send and close are no-ops once the socket is not open", () => {
-    const { log, ops } = fakeOps();
-    const conn = socketConnection({}, ops);
+    const { log, connectionOf } = fakeOps();
+    const conn = connectionOf({});
     log.open = false;
     conn.send("a");
     conn.close(1001, "x");
     assert.deepEqual(log.sent, []);
     assert.deepEqual(log.closed, []);
+  });
+});
+
+describe("SessionRecord fields: each is classified for hibernation", () => {
+  test("every field of a record the room writes is durable or transient in RECORD_FIELDS", () => {
+    // A real join writes the record a Durable Object would attach; a field added to it without a line in
+    // RECORD_FIELDS fails here, instead of being silently lost on Workers only.
+    const store = new SqlStore(statementDriver(new Database(":memory:")));
+    const room = new Room("r", { store, config: loadConfig({}) });
+    let saved: SessionRecord | undefined;
+    const conn: Connection = {
+      send: () => {},
+      close: () => {},
+      bufferedAmount: () => 0,
+      load: () => saved,
+      save: (r) => {
+        saved = r;
+      },
+    };
+    room.join(conn, { ip: "10.0.0.1", name: "ann" }, "c1");
+    room.receive(conn, JSON.stringify({ type: "say", text: "hi" }));
+    assert.ok(saved);
+    const unclassified = Object.keys(saved).filter((k) => !Object.hasOwn(RECORD_FIELDS, k));
+    assert.deepEqual(unclassified, [], "classify these fields in RECORD_FIELDS (src/session.ts)");
+    assert.deepEqual(
+      Object.keys(RECORD_FIELDS).sort(),
+      Object.keys(saved).sort(),
+      "RECORD_FIELDS names no stale field",
+    );
+    assert.deepEqual(Object.keys(record()).sort(), Object.keys(saved).sort(), "this file's record() is complete");
+  });
+
+  test("the durable fields are the identity and the address; the per-frame state is transient", () => {
+    assert.deepEqual([...DURABLE_FIELDS].sort(), ["cid", "ip", "name", "room", "token", "uid"]);
   });
 });

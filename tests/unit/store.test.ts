@@ -4,9 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import Database from "better-sqlite3";
-import type { Message } from "../../src/protocol.ts";
+import { randomHex } from "../../src/ids.ts";
+import type { Message } from "../../src/protocol/index.ts";
 import { statementDriver } from "../../src/store/statements.ts";
-import { randomHex, SqlStore } from "../../src/store/store.ts";
+import { SqlStore } from "../../src/store/store.ts";
 
 function memoryStore() {
   const driver = statementDriver(new Database(":memory:"));
@@ -61,7 +62,7 @@ describe("SqlStore", () => {
     const withRef = message(1, { ref: "r1", text: "<b>&</b> \u{1F600}", from: { id: "9", name: "Zoë" } });
     store.append("a", withRef, 100);
     store.append("a", message(2), 100);
-    const { messages } = store.page("a", 10);
+    const { messages } = store.history("a", 10);
     assert.deepEqual(messages, [withRef, message(2)]);
     assert.equal(Object.hasOwn(messages[1], "ref"), false);
   });
@@ -69,29 +70,29 @@ describe("SqlStore", () => {
   test("page returns the newest `limit` before `before`, oldest first, with `more`", () => {
     const { store } = memoryStore();
     fill(store, "a", 5);
-    let page = store.page("a", 2);
+    let page = store.history("a", 2);
     assert.deepEqual(seqs(page.messages), [4, 5]);
     assert.equal(page.more, true);
-    page = store.page("a", 2, 4);
+    page = store.history("a", 2, 4);
     assert.deepEqual(seqs(page.messages), [2, 3]);
     assert.equal(page.more, true);
-    page = store.page("a", 2, 3);
+    page = store.history("a", 2, 3);
     assert.deepEqual(seqs(page.messages), [1, 2]);
     assert.equal(page.more, false, "exactly `limit` left is not more");
-    page = store.page("a", 50, 2);
+    page = store.history("a", 50, 2);
     assert.deepEqual(seqs(page.messages), [1]);
     assert.equal(page.more, false);
-    assert.deepEqual(store.page("a", 5), { messages: store.after("a", 0), more: false });
-    assert.deepEqual(store.page("a", 10, 1), { messages: [], more: false });
-    assert.deepEqual(store.page("empty", 10), { messages: [], more: false });
+    assert.deepEqual(store.history("a", 5), { messages: store.after("a", 0), more: false });
+    assert.deepEqual(store.history("a", 10, 1), { messages: [], more: false });
+    assert.deepEqual(store.history("empty", 10), { messages: [], more: false });
   });
 
   test("rooms do not see each other's messages", () => {
     const { store } = memoryStore();
     fill(store, "a", 3);
     fill(store, "b", 1);
-    assert.deepEqual(seqs(store.page("a", 10).messages), [1, 2, 3]);
-    assert.deepEqual(seqs(store.page("b", 10).messages), [1]);
+    assert.deepEqual(seqs(store.history("a", 10).messages), [1, 2, 3]);
+    assert.deepEqual(seqs(store.history("b", 10).messages), [1]);
     assert.deepEqual(seqs(store.after("b", 0)), [1]);
   });
 
@@ -113,7 +114,7 @@ describe("SqlStore", () => {
   test("append prunes history to `keep` messages, the oldest first", () => {
     const { store } = memoryStore();
     fill(store, "a", 7, 3);
-    assert.deepEqual(seqs(store.page("a", 100).messages), [5, 6, 7]);
+    assert.deepEqual(seqs(store.history("a", 100).messages), [5, 6, 7]);
     assert.equal(store.oldestSeq("a"), 5);
     assert.equal(store.meta("a").seq, 7);
     fill(store, "b", 2, 3);

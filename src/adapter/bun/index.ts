@@ -3,111 +3,110 @@
  * options; its own `maxPayloadLength` refuses an oversize frame with 1009 while reading it.
  */
 import { Database } from "bun:sqlite";
-import type { ServerWebSocket } from "bun";
+import type { Server, ServerWebSocket } from "bun";
 import { getConnInfo, websocket } from "hono/bun";
-import { defineWebSocketHelper, type WSContext, type WSEvents } from "hono/ws";
-import { createApp, selectProtocol } from "../../app.ts";
-import { boot, listeningLine } from "../../boot.ts";
-import { socketConnection } from "../../session.ts";
+import { defineWebSocketHelper, type WSEvents } from "hono/ws";
+import { selectProtocol } from "../../app.ts";
+import { serveProcess } from "../../process-host.ts";
 import { statementDriver } from "../../store/statements.ts";
 
-// A room's broadcast to all is one native publish to its topic; Room closes slow readers after it.
-const parley = boot(process.env, (path) => statementDriver(new Database(path, { create: true })), {
-  publish: (topic, frame) => void server.publish(topic, frame),
-});
-const { config, rooms } = parley;
-
-// No `url`: hono/bun's WSContext parses it into a new URL for every event (every message), and Parley
-// never reads it.
-type SocketData = { events: WSEvents; url: URL; protocol: string };
-
-// hono/bun's own upgrade lets Bun echo the first offered subprotocol. This one selects `parley.v1` or
-// none, and hands hono/bun's `websocket` handlers the data they expect.
-const upgradeWebSocket = defineWebSocketHelper((c, events) => {
-  const protocol = selectProtocol(c.req.header("sec-websocket-protocol")) ?? "";
-  const data: SocketData = { events, url: null as unknown as URL, protocol };
-  // An empty header makes Bun send none, instead of echoing the client's first offer.
-  const headers = { "Sec-WebSocket-Protocol": protocol };
-  if (server.upgrade(c.req.raw, { data, headers })) return new Response(null);
-});
-
-const connection = (ws: WSContext) => {
-  const raw = ws.raw as ServerWebSocket<SocketData>;
-  // Bun makes a new WSContext for every event but keeps one `data` object per socket: the record's key.
-  return socketConnection(raw.data, {
-    send: (frame) => void raw.send(frame),
-    close: (code, reason) => raw.close(code, reason),
-    bufferedAmount: () => raw.getBufferedAmount(),
-    isOpen: () => raw.readyState === 1,
-    subscribe: (topic) => raw.subscribe(topic),
-  });
+/**
+ * What Bun keeps for each socket: one object for the socket's life (hono/bun makes a new WSContext for
+ * every event), so it keys the connection. No `url`: hono/bun's WSContext would parse it into a new URL
+ * for every event, and Parley never reads it.
+ */
+type SocketData = {
+  events: WSEvents;
+  url: URL;
+  protocol: string;
+  socket?: ServerWebSocket<SocketData>;
+  closing?: boolean;
 };
+type Socket = ServerWebSocket<SocketData>;
 
-const app = createApp({
-  upgradeWebSocket,
-  host: rooms,
-  config,
-  connection,
-  clientAddress: (c) => getConnInfo(c).remote.address ?? "unknown",
-});
+let server: Server<SocketData> | undefined;
+// Bun's idle timeout is whole seconds, 8 at the least; Parley's sweep uses the one Bun would apply.
+const bunIdleSeconds = (ms: number) => Math.min(960, Math.ceil(ms / 1000));
 
-// Bun's idleTimeout counts sends as life too (uWS's resetIdleTimeoutOnSend, which Bun does not expose),
-// so a client that answers nothing but sits in a busy room was never closed, and never pinged (found by
-// tests/reliability/limits.ts). As on Node, only what the client sends counts: ping at half the
-// timeout, drop after the whole of it. The timeout is the one Bun applies itself (whole seconds, 8 at
-// the least), so a quiet room behaves as before.
-const idleMs = Math.max(8, Math.min(960, Math.ceil(config.idleTimeoutMs / 1000))) * 1000;
-const heard = new Map<ServerWebSocket<SocketData>, number>();
-const idle = setInterval(
-  () => {
-    const now = Date.now();
-    for (const [ws, at] of heard) {
-      if (now - at >= idleMs) ws.terminate();
-      else if (now - at >= idleMs / 2) ws.ping();
-    }
+serveProcess<SocketData>({
+  name: "bun",
+  env: process.env,
+  openSqlite: (path) => statementDriver(new Database(path, { create: true })),
+  // A room's broadcast to all is one native publish to its topic; Room closes slow readers after it.
+  publish: (topic, frame) => void server?.publish(topic, frame),
+  idleTimeoutMs: (config) => Math.max(8, bunIdleSeconds(config.idleTimeoutMs)) * 1000,
+  create(config, idle) {
+    // hono/bun's own upgrade lets Bun echo the first offered subprotocol. This one selects `parley.v1`
+    // or none, and hands hono/bun's `websocket` handlers the data they expect.
+    const upgradeWebSocket = defineWebSocketHelper((c, events) => {
+      const protocol = selectProtocol(c.req.header("sec-websocket-protocol")) ?? "";
+      const data: SocketData = { events, url: null as unknown as URL, protocol };
+      // An empty header makes Bun send none, instead of echoing the client's first offer.
+      const headers = { "Sec-WebSocket-Protocol": protocol };
+      if (server?.upgrade(c.req.raw, { data, headers })) return new Response(null);
+    });
+    const socket = (d: SocketData) => d.socket as Socket;
+    return {
+      upgradeWebSocket,
+      socketOf: (ws) => (ws.raw as Socket).data,
+      ops: {
+        send: (d, frame) => void socket(d).send(frame),
+        // Bun runs the close handler, and so the room's leave and its `left`, inside close(). Deferred to
+        // the end of this turn, that `left` cannot come between a sender's `message` and its `ack`, which
+        // the room is sending when it closes a slow reader; meanwhile the socket counts as closed.
+        close: (d, code, reason) => {
+          d.closing = true;
+          queueMicrotask(() => socket(d).close(code, reason));
+        },
+        bufferedAmount: (d) => socket(d).getBufferedAmount(),
+        isOpen: (d) => !d.closing && d.socket?.readyState === 1,
+        subscribe: (d, topic) => socket(d).subscribe(topic),
+        ping: (d) => socket(d).ping(),
+        terminate: (d) => socket(d).terminate(),
+      },
+      clientAddress: (c) => getConnInfo(c).remote.address ?? "unknown",
+      listen(fetch, onListen) {
+        server = Bun.serve({
+          port: config.port,
+          hostname: config.listenAddress,
+          fetch,
+          websocket: {
+            ...websocket,
+            open(ws: Socket) {
+              ws.data.socket = ws;
+              idle.heard(ws.data);
+              websocket.open(ws);
+            },
+            message(ws: Socket, message: string | Buffer) {
+              idle.heard(ws.data);
+              websocket.message(ws, message);
+            },
+            pong: (ws: Socket) => idle.heard(ws.data),
+            close(ws: Socket, code: number, reason: string) {
+              idle.gone(ws.data);
+              websocket.close(ws, code, reason);
+            },
+            maxPayloadLength: config.maxFrameBytes,
+            perMessageDeflate: false,
+            // Bun rounds 1–7 s up to 8 s, and pings shortly before the timeout. Its idle timeout counts
+            // sends as life too (uWS's resetIdleTimeoutOnSend, which Bun does not expose), so a client that
+            // answers nothing but sits in a busy room would never be closed: Parley's sweep covers that.
+            idleTimeout: bunIdleSeconds(config.idleTimeoutMs),
+            sendPings: true,
+            // Past this, Bun's publish would drop frames silently; the room closes a slow reader with 1013
+            // once it is past half of it, and closeOnBackpressureLimit is the backstop.
+            backpressureLimit: config.maxQueueBytes * 2,
+            closeOnBackpressureLimit: true,
+          },
+        });
+        onListen(server.port ?? config.port);
+        return { close: () => server?.stop(true) };
+      },
+    };
   },
-  Math.min(5000, idleMs / 4),
-);
-
-const server = Bun.serve({
-  port: config.port,
-  hostname: config.host,
-  fetch: app.fetch,
-  websocket: {
-    ...websocket,
-    open(ws: ServerWebSocket<SocketData>) {
-      heard.set(ws, Date.now());
-      websocket.open(ws);
-    },
-    message(ws: ServerWebSocket<SocketData>, message: string | Buffer) {
-      heard.set(ws, Date.now());
-      websocket.message(ws, message);
-    },
-    pong(ws: ServerWebSocket<SocketData>) {
-      heard.set(ws, Date.now());
-    },
-    close(ws: ServerWebSocket<SocketData>, code: number, reason: string) {
-      heard.delete(ws);
-      websocket.close(ws, code, reason);
-    },
-    maxPayloadLength: config.maxFrameBytes,
-    perMessageDeflate: false,
-    // Bun rounds 1–7 s up to 8 s, and pings shortly before the timeout.
-    idleTimeout: Math.min(960, Math.ceil(config.idleTimeoutMs / 1000)),
-    sendPings: true,
-    // Past this, Bun's publish would drop frames silently; the room closes a slow reader with 1013 once
-    // it is past half of it, and closeOnBackpressureLimit is the backstop.
-    backpressureLimit: config.maxQueueBytes * 2,
-    closeOnBackpressureLimit: true,
+  onSignal(stop) {
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
   },
+  exit: (code) => process.exit(code),
 });
-console.log(listeningLine("bun", config.host, server.port ?? config.port));
-
-async function stop() {
-  clearInterval(idle);
-  await parley.shutdown();
-  await server.stop(true);
-  process.exit(0);
-}
-process.once("SIGINT", stop);
-process.once("SIGTERM", stop);

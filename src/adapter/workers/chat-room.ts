@@ -11,7 +11,7 @@ import type { WSContext } from "hono/ws";
 import { createApp, selectProtocol, socketEvents } from "../../app.ts";
 import { type Env, loadConfig } from "../../config.ts";
 import { Rooms } from "../../rooms.ts";
-import type { Connection, SessionRecord } from "../../session.ts";
+import { type Connection, DURABLE_FIELDS, type SessionRecord } from "../../session.ts";
 import { type SqlDriver, SqlStore } from "../../store/store.ts";
 import { durableWebSocket } from "./do-websocket.ts";
 
@@ -32,11 +32,12 @@ function durableSql(storage: DurableObjectStorage): SqlDriver {
 // The record is the socket's attachment, so it survives hibernation. Reading it back deserializes, so
 // keep the copy of this instance's life beside it.
 const records = new WeakMap<WebSocket, SessionRecord>();
-// The name the attachment holds. After the join only the name and the rate, strike and typing state
-// change, and the latter change with every frame: serializing the record for each one cost more than
-// the rest of a message's path. They need not outlive hibernation, which only comes after some ten
-// seconds without an event: a bucket refills, a strike window and a typing interval pass in that time.
-const attached = new WeakMap<WebSocket, string>();
+// The durable fields (src/session.ts, RECORD_FIELDS) as the attachment last held them: the attachment
+// is written again only when one of them changed.
+const attached = new WeakMap<WebSocket, SessionRecord[keyof SessionRecord][]>();
+
+const durableChanged = (record: SessionRecord, last: SessionRecord[keyof SessionRecord][] | undefined) =>
+  !last || DURABLE_FIELDS.some((field, i) => record[field] !== last[i]);
 
 function durableConnection(raw: WebSocket): Connection {
   return {
@@ -54,9 +55,12 @@ function durableConnection(raw: WebSocket): Connection {
     },
     save(record) {
       records.set(raw, record);
-      if (attached.get(raw) === record.name) return;
+      if (!durableChanged(record, attached.get(raw))) return;
       raw.serializeAttachment(record);
-      attached.set(raw, record.name);
+      attached.set(
+        raw,
+        DURABLE_FIELDS.map((field) => record[field]),
+      );
     },
   };
 }
@@ -83,7 +87,7 @@ export class ChatRoom extends DurableObject {
     // On Workers the address is always Cloudflare's; no proxy header is trusted.
     const config = { ...loadConfig(varsOf(env)), trustProxy: false };
     const store = new SqlStore(durableSql(ctx.storage));
-    const host = new Rooms(store, config, {
+    const rooms = new Rooms(store, config, {
       connectionsFrom: (ip) => ctx.getWebSockets(ipTag(ip)).length,
       // Each event's writes would commit on their own (a write to disk per message, most of a message's
       // cost under wrangler dev); a zero-delay timer lets the says of the events waiting behind this one
@@ -93,19 +97,19 @@ export class ChatRoom extends DurableObject {
     const { upgradeWebSocket, dispatch } = durableWebSocket(ctx, {
       tags: (c) => [ipTag(c.req.header("cf-connecting-ip") ?? "unknown")],
       protocol: (c) => selectProtocol(c.req.header("sec-websocket-protocol")),
-      rehydrate: () => socketEvents(host, connection),
+      rehydrate: () => socketEvents(rooms, connection),
     });
     this.dispatch = dispatch;
     this.app = createApp({
       upgradeWebSocket,
-      host,
+      rooms,
       config,
       connection,
       clientAddress: (c) => c.req.header("cf-connecting-ip") ?? "unknown",
     });
     // A woken object rebuilds its members from the sockets the platform kept, without running onOpen.
     const kept = ctx.getWebSockets();
-    for (const ws of kept) host.restore(durableConnection(ws));
+    for (const ws of kept) rooms.restore(durableConnection(ws));
     // One line per wake-up, so an operator (and the eviction test) can see hibernation happen.
     if (kept.length > 0) console.log(`parley: room woke from hibernation with ${kept.length} sockets`);
     // The exact frame {"type":"ping"} is answered by the platform without waking the object.
