@@ -5,6 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
+import { sleep } from "../tests/helpers/wait.ts";
 import type {
   Dialect,
   FanoutResult,
@@ -70,7 +71,8 @@ function abort(err: unknown): void {
   void send({ type: "error", message }).finally(() => process.exit(1));
 }
 
-function say(dialect: Dialect, text: string, ref: string): string {
+/** A `say` frame's wire text in `dialect` (tests/helpers/fixtures.ts has Parley's `say`). */
+function sayIn(dialect: Dialect, text: string, ref: string): string {
   return dialect === "socketio"
     ? `42["say",{"text":"${text}","ref":"${ref}"}]`
     : `{"type":"say","text":"${text}","ref":"${ref}"}`;
@@ -149,8 +151,6 @@ async function connectAll(n: number, room: (i: number) => string, name = "b"): P
   return clients;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 function cpuSince(start: NodeJS.CpuUsage, wallMs: number): number {
   const used = process.cpuUsage(start);
   return (used.user + used.system) / 1000 / wallMs;
@@ -178,7 +178,7 @@ async function fanout(spec: FanoutSpec): Promise<FanoutResult> {
   // Built once: the client's work per round is then the sends and the counting.
   const frames = clients.map((_, i) =>
     Array.from({ length: spec.perRound }, (_, k) =>
-      say(job.dialect, `hello from client ${i}, message ${k}`, `${i}.${k}`),
+      sayIn(job.dialect, `hello from client ${i}, message ${k}`, `${i}.${k}`),
     ),
   );
   let seen = -1;
@@ -264,7 +264,7 @@ async function latency(spec: LatencySpec): Promise<LatencyResult> {
         cpu = process.cpuUsage();
         wall0 = performance.now();
       }
-      sender?.ws.send(say(job.dialect, `L${k}`, String(k)));
+      sender?.ws.send(sayIn(job.dialect, `L${k}`, String(k)));
       k++;
     }
     if (k < total) setTimeout(tick, Math.max(0, t0 + k * period - performance.now()));

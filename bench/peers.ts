@@ -41,6 +41,13 @@ export interface Peer {
 export const RAISED_LIMITS: Record<string, string> = {
   PARLEY_RATE_BURST: "1000000000",
   PARLEY_RATE_PER_SEC: "1000000000",
+  // PROTOCOL-v2 section 5: the frame budget, the connect rate and the guests per address group, raised
+  // like v1's limits (the load comes from one address).
+  PARLEY_FRAME_BURST: "1000000000",
+  PARLEY_FRAME_PER_SEC: "1000000000",
+  PARLEY_CONNECT_BURST: "1000000000",
+  PARLEY_CONNECT_PER_SEC: "1000000000",
+  PARLEY_MAX_MEMBERS_PER_IP: "1000000",
   PARLEY_MAX_CONNECTIONS_PER_IP: "0",
   PARLEY_MAX_MEMBERS: "100000",
   PARLEY_MAX_QUEUE_BYTES: String(64 * 1024 * 1024),

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { sleep } from "../tests/helpers/wait.ts";
 
 export interface Command {
   cmd: string;
@@ -116,8 +117,6 @@ export function killAll(): void {
   }
   live.clear();
 }
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function readProc(pid: number, file: string): string | undefined {
   try {

@@ -8,6 +8,7 @@
  *   npm run bench -- --peers=ws,parley-node        some peers (ids, or node|bun|deno|workers|parley|raw)
  *   npm run bench -- --workloads=fanout32 --runs=5 some workloads, more runs
  *   npm run bench -- --no-docs                     results.json only
+ *   npm run bench -- --no-docs --out=/tmp/r.json   a side run that leaves bench/results.json alone
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -43,10 +44,13 @@ interface Options extends SizeOptions {
   docs: boolean;
   /** Only render docs/ again from bench/results.json. */
   reportOnly: boolean;
+  /** Where the results JSON goes. */
+  out: string;
 }
 
 const HELP = `usage: npm run bench -- [--quick] [--runs=N] [--peers=LIST] [--workloads=LIST] [--measure-ms=N]
                         [--rate=MSG_PER_S] [--idle-room-size=N] [--no-pin] [--no-docs] [--report-only]
+                        [--out=FILE]  (results JSON; default bench/results.json)
   peers:     ${PEERS.map((p) => p.id).join(", ")}  (or groups: node, bun, deno, workers, parley, raw)
   workloads: ${WORKLOADS.map((w) => w.id).join(", ")}`;
 
@@ -65,6 +69,7 @@ function parseArgs(argv: string[]): Options {
     pin: true,
     docs: true,
     reportOnly: false,
+    out: join(root, "bench", "results.json"),
   };
   for (const arg of argv) {
     const [key, value = ""] = arg.split("=", 2) as [string, string?];
@@ -77,6 +82,7 @@ function parseArgs(argv: string[]): Options {
     else if (key === "--no-pin") opts.pin = false;
     else if (key === "--no-docs") opts.docs = false;
     else if (key === "--report-only") opts.reportOnly = true;
+    else if (key === "--out" && value) opts.out = resolve(value);
     else if (key === "--peers") {
       const known = new Set<string>([...PEERS.flatMap((p) => [p.id, p.runtime]), "parley", "raw"]);
       const unknown = list.filter((name) => !known.has(name));
@@ -369,11 +375,11 @@ async function main(): Promise<void> {
   for (const c of cells.values()) c.median = medians(c.runs);
   results.cells = [...cells.values()];
   results.durationS = Math.round((Date.now() - startedAt.getTime()) / 1000);
-  writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
   if (opts.docs) writeDocs(results);
   console.log(`\n${summaryTables(results)}`);
   console.log(
-    `done in ${results.durationS} s: bench/results.json${opts.docs ? ", docs/benchmarks.md, docs/benchmarks.svg" : ""}`,
+    `done in ${results.durationS} s: ${opts.out}${opts.docs ? ", docs/benchmarks.md, docs/benchmarks.svg" : ""}`,
   );
 }
 

@@ -21,7 +21,20 @@ export interface Config {
   maxConnectionsPerIp: number;
   /** `*` allows any origin. */
   allowedOrigins: string[];
-  trustProxy: boolean;
+  /** Host names (with or without a port) a request may name besides the loopback ones. */
+  allowedHosts: string[];
+  /** Which `X-Forwarded-For` entry, counted from the right, is the client address; 0: the peer address. */
+  trustProxy: number;
+  /** Frames per connection, of every type: the bucket's size and refill. */
+  frameBurst: number;
+  framePerSec: number;
+  /** Connection attempts per address group: the bucket's size and refill. */
+  connectBurst: number;
+  connectPerSec: number;
+  /** Anonymous users per address group in one room. */
+  maxMembersPerIp: number;
+  /** How long after its last connection closed an anonymous user who never posted is forgotten. */
+  guestTtlMs: number;
   idleTimeoutMs: number;
   maxQueueBytes: number;
   historyLimit: number;
@@ -50,6 +63,13 @@ export const ENV_NAMES = [
   "PARLEY_IDLE_TIMEOUT_MS",
   "PARLEY_MAX_QUEUE_BYTES",
   "PARLEY_HISTORY_LIMIT",
+  "PARLEY_ALLOWED_HOSTS",
+  "PARLEY_FRAME_BURST",
+  "PARLEY_FRAME_PER_SEC",
+  "PARLEY_CONNECT_BURST",
+  "PARLEY_CONNECT_PER_SEC",
+  "PARLEY_MAX_MEMBERS_PER_IP",
+  "PARLEY_GUEST_TTL_MS",
 ] as const;
 
 /** Thrown for a variable that is set but not usable, so a server refuses to start with a clear message. */
@@ -72,9 +92,24 @@ function num(env: Env, name: string, fallback: number): number {
   return n;
 }
 
-function flag(env: Env, name: string): boolean {
-  const raw = env[name]?.trim().toLowerCase();
-  return raw !== undefined && raw !== "" && raw !== "0" && raw !== "false" && raw !== "no" && raw !== "off";
+/** A comma list, trimmed, empty entries dropped. */
+function list(env: Env, name: string): string[] {
+  return (env[name] ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/**
+ * `PARLEY_TRUST_PROXY`: how many proxies of yours stand in front (N, the N-th `X-Forwarded-For` entry
+ * from the right). v1 took it as a flag; `true`, `yes` and `on` still mean one proxy, `false`, `no` and
+ * `off` none.
+ */
+function proxies(env: Env): number {
+  const raw = env.PARLEY_TRUST_PROXY?.trim().toLowerCase();
+  if (raw === undefined || raw === "" || raw === "false" || raw === "no" || raw === "off") return 0;
+  if (raw === "true" || raw === "yes" || raw === "on") return 1;
+  return int(env, "PARLEY_TRUST_PROXY", 0, 0, 64);
 }
 
 /** Read the configuration from an environment, applying the documented defaults. */
@@ -91,11 +126,15 @@ export function loadConfig(env: Env): Config {
     maxStrikes: int(env, "PARLEY_MAX_STRIKES", DEFAULTS.maxStrikes, 1),
     strikeWindowMs: 10_000,
     maxConnectionsPerIp: int(env, "PARLEY_MAX_CONNECTIONS_PER_IP", DEFAULTS.maxConnectionsPerIp, 0),
-    allowedOrigins: (env.PARLEY_ALLOWED_ORIGINS ?? "")
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
-    trustProxy: flag(env, "PARLEY_TRUST_PROXY"),
+    allowedOrigins: list(env, "PARLEY_ALLOWED_ORIGINS"),
+    allowedHosts: list(env, "PARLEY_ALLOWED_HOSTS").map((h) => h.toLowerCase()),
+    trustProxy: proxies(env),
+    frameBurst: int(env, "PARLEY_FRAME_BURST", DEFAULTS.frameBurst, 1),
+    framePerSec: num(env, "PARLEY_FRAME_PER_SEC", DEFAULTS.framePerSec),
+    connectBurst: int(env, "PARLEY_CONNECT_BURST", DEFAULTS.connectBurst, 1),
+    connectPerSec: num(env, "PARLEY_CONNECT_PER_SEC", DEFAULTS.connectPerSec),
+    maxMembersPerIp: int(env, "PARLEY_MAX_MEMBERS_PER_IP", DEFAULTS.maxMembersPerIp, 1),
+    guestTtlMs: int(env, "PARLEY_GUEST_TTL_MS", DEFAULTS.guestTtlMs, 1000),
     idleTimeoutMs: int(env, "PARLEY_IDLE_TIMEOUT_MS", DEFAULTS.idleTimeoutMs, 1000),
     maxQueueBytes: int(env, "PARLEY_MAX_QUEUE_BYTES", DEFAULTS.maxQueueBytes, 1024),
     historyLimit: int(env, "PARLEY_HISTORY_LIMIT", DEFAULTS.historyLimit, 1),

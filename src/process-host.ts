@@ -75,7 +75,8 @@ export interface ProcessServer {
 /** Configure, open the store, hold the rooms and serve the app for one process. */
 export function serveProcess<S extends object>(adapter: ProcessAdapter<S>): ProcessServer {
   const config = loadConfig(adapter.env);
-  const store = new SqlStore(adapter.openSqlite(config.db));
+  // Nobody is connected to a process that starts: every guest's clock runs from now.
+  const store = new SqlStore(adapter.openSqlite(config.db), { nobodyConnected: true });
   // setImmediate (Node, Deno and Bun all have it): the says of every socket read in one turn of the event
   // loop share one SQLite commit.
   const rooms = new Rooms(store, config, { defer: setImmediate, publish: adapter.publish });
@@ -94,11 +95,23 @@ export function serveProcess<S extends object>(adapter: ProcessAdapter<S>): Proc
   );
   const { ping, terminate } = runtime.ops;
   if (ping && terminate) sweep.start(ping, terminate);
+  // Guests who never posted are forgotten within min(TTL, 60 s) of their TTL running out.
+  const forget = setInterval(
+    () => {
+      try {
+        rooms.forgetGuests(Date.now());
+      } catch (err) {
+        console.error(`parley: could not forget guests: ${(err as Error).message}`);
+      }
+    },
+    Math.min(config.guestTtlMs, 60_000),
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 2000) =>
     (stopping ??= (async () => {
       sweep.stop();
+      clearInterval(forget);
       rooms.shutdown();
       const deadline = Date.now() + graceMs;
       while (rooms.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));

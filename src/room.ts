@@ -5,19 +5,22 @@
  */
 import type { Config } from "./config.ts";
 import { randomHex } from "./ids.ts";
+import { takeFrom } from "./limits.ts";
 import {
   CLOSE,
   type ErrorCode,
   type ErrorFrame,
   frameParser,
   type Message,
+  PAGE_MAX_BYTES,
   type Parsed,
   type RoomInfo,
   type User,
   type WelcomeFrame,
 } from "./protocol/index.ts";
 import { type Connection, type SessionRecord, strike, takeToken, userOf } from "./session.ts";
-import type { Store } from "./store/store.ts";
+import { fitNewest, type Store } from "./store/store.ts";
+import { utf8Length } from "./text.ts";
 
 /** What a client asked for in its upgrade URL, already validated. */
 export interface JoinRequest {
@@ -25,12 +28,21 @@ export interface JoinRequest {
   token?: string;
   since?: number;
   epoch?: string;
-  ip: string;
+  /** The client's address group (src/limits.ts). */
+  group: string;
 }
 
 interface Member {
   conn: Connection;
   uid: string;
+}
+
+/** A user in the room now, with every connection they have open here. */
+interface Present {
+  user: User;
+  cids: Set<string>;
+  /** Whether they ever made an entry: a guest who did is never forgotten. */
+  posted: boolean;
 }
 
 /** A `say` taken in, numbered, and waiting for its batch to commit. */
@@ -58,21 +70,8 @@ export interface RoomOptions {
   defer?: Defer;
   /** The runtime's native publish, when it has one; the room then broadcasts to all with it (Bun). */
   publish?: Publish;
-}
-
-/** UTF-8 length of a string, without allocating (a lone surrogate counts as U+FFFD, 3 bytes). */
-export function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
+  /** A guest who never posted went away at `at`: the host schedules forgetting them. */
+  guestAway?: (at: number) => void;
 }
 
 /**
@@ -87,12 +86,15 @@ export class Room {
   /** Says numbered past `seq`, to be committed together and only then sent (group commit). */
   private uncommitted: Uncommitted[] = [];
   private readonly members = new Map<string, Member>();
-  private readonly users = new Map<string, { user: User; cids: Set<string> }>();
+  private readonly users = new Map<string, Present>();
+  /** Per address group, the users connected from it and how many connections each has from it. */
+  private readonly groups = new Map<string, Map<string, number>>();
   private readonly store: Store;
   private readonly config: Config;
   private readonly now: () => number;
   private readonly defer: Defer;
   private readonly publish?: Publish;
+  private readonly guestAway?: (at: number) => void;
   private readonly parse: (text: string) => Parsed;
 
   constructor(
@@ -104,6 +106,7 @@ export class Room {
     this.now = options.now ?? Date.now;
     this.defer = options.defer ?? immediately;
     this.publish = options.publish;
+    this.guestAway = options.guestAway;
     this.parse = frameParser(this.config);
     const meta = this.store.meta(name);
     this.epoch = meta.epoch;
@@ -128,17 +131,25 @@ export class Room {
 
   /**
    * Admit a new connection: send its `welcome`, then tell everyone else. Returns false (after closing
-   * the connection) when the room is full.
+   * the connection) when the room is full, or full for the connection's address group.
    */
   join(conn: Connection, req: JoinRequest, cid: string): boolean {
     this.commit();
     let stored = req.token ? this.store.userByToken(this.name, req.token) : undefined;
-    if (!(stored && this.users.has(stored.id)) && this.users.size >= this.config.maxMembers) {
+    const present = stored && this.users.get(stored.id);
+    if (!present && this.users.size >= this.config.maxMembers) {
       conn.close(CLOSE.tryAgainLater, "room_full");
       return false;
     }
+    // Anonymous users per address group: one address cannot fill a room with guests. A user already
+    // connected from the group may open another tab.
+    const fromGroup = this.groups.get(req.group);
+    if (!(stored && fromGroup?.has(stored.id)) && (fromGroup?.size ?? 0) >= this.config.maxMembersPerIp) {
+      conn.close(CLOSE.tryAgainLater, "room_full");
+      return false;
+    }
+    if (stored && !present) this.store.userAway(this.name, stored.id, undefined);
     stored ??= this.store.createUser(this.name, (id) => req.name ?? `guest-${id}`, randomHex());
-    const present = this.users.get(stored.id);
     let name = present?.user.name ?? stored.name;
     if (req.name !== undefined && req.name !== name) {
       // A present user who reconnects with a new name is renamed everywhere before this welcome.
@@ -153,37 +164,78 @@ export class Room {
       uid: stored.id,
       name,
       token: stored.token,
-      ip: req.ip,
+      group: req.group,
       bucket: this.config.rateBurst,
       bucketAt: now,
+      frames: this.config.frameBurst,
+      framesAt: now,
+      limitedAt: 0,
       strikes: 0,
       strikesAt: 0,
       typingAt: 0,
     };
     conn.save(record);
+    this.add(conn, record, stored.posted);
+    this.send(conn, this.welcome(req, record));
+    if (!present) this.broadcast(JSON.stringify({ type: "joined", user: userOf(record) }), record.uid);
+    return true;
+  }
 
-    const backlog = this.backlog(req);
-    this.add(conn, record);
-    const welcome: WelcomeFrame = {
+  /**
+   * The welcome for a new member, at most PAGE_MAX_BYTES of JSON: its messages are a replay when the
+   * client can resume and the replay fits, else the latest page, cut at its oldest end to fit.
+   */
+  private welcome(req: JoinRequest, record: SessionRecord): string {
+    const frame: WelcomeFrame = {
       type: "welcome",
       room: this.name,
       epoch: this.epoch,
       you: userOf(record),
-      token: stored.token,
+      token: record.token,
       members: this.memberList(),
-      ...backlog,
+      messages: [],
+      resumed: false,
       seq: this.seq,
     };
-    this.send(conn, JSON.stringify(welcome));
+    // What the frame takes besides its messages, and room for `"more":true`.
+    const budget = PAGE_MAX_BYTES - utf8Length(JSON.stringify(frame)) - 16;
+    const replay = this.replay(req, budget);
+    if (replay) {
+      frame.messages = replay;
+      frame.resumed = true;
+    } else {
+      const page = this.store.history(this.name, this.config.welcomeMessages, undefined, budget);
+      frame.messages = page.messages;
+      // A welcome says `more` only when it was cut, so that v1 frames stay as they were.
+      if (page.messages.length < this.config.welcomeMessages && page.more) frame.more = true;
+    }
+    return JSON.stringify(frame);
+  }
 
-    if (!present) this.broadcast(JSON.stringify({ type: "joined", user: userOf(record) }), record.uid);
-    return true;
+  /** Every message after the client's `since`, when it can resume and they fit in `budget` bytes. */
+  private replay(req: JoinRequest, budget: number): Message[] | undefined {
+    const { since, epoch } = req;
+    if (
+      since === undefined ||
+      epoch !== this.epoch ||
+      since > this.seq ||
+      this.seq - since > this.config.resumeWindow
+    ) {
+      return undefined;
+    }
+    const oldest = this.store.oldestSeq(this.name) ?? this.seq + 1;
+    if (since < oldest - 1) return undefined;
+    const messages = this.store.after(this.name, since);
+    // A replay that does not fit is answered as a failed resume: the client pages the gap itself.
+    return fitNewest([...messages].reverse(), budget) === messages.length ? messages : undefined;
   }
 
   /** Re-admit a connection from its saved record, with no frames sent (a woken Durable Object). */
   restore(conn: Connection): void {
     const record = conn.load();
-    if (record) this.add(conn, record);
+    // Whether the user posted is not in the record: taken as not yet, which costs at most one more
+    // idempotent write (marking them again, or starting a clock that never fires for a poster).
+    if (record) this.add(conn, record, false);
   }
 
   /** Handle one frame from a member. */
@@ -202,6 +254,7 @@ export class Room {
       return;
     }
     const now = this.now();
+    if (this.overBudget(conn, record, now)) return;
     const parsed = this.parse(data);
     if (!parsed.ok) return this.reject(conn, record, now, parsed.code, parsed.message, parsed.ref);
     const frame = parsed.frame;
@@ -221,7 +274,8 @@ export class Room {
       case "history": {
         this.commit();
         if (this.limited(conn, record, now, frame.ref)) return;
-        const page = this.store.history(this.name, frame.limit ?? 50, frame.before);
+        // The frame's own fields and its ref take well under 200 bytes of the page's budget.
+        const page = this.store.history(this.name, frame.limit ?? 50, frame.before, PAGE_MAX_BYTES - 200);
         return this.send(conn, withRef({ type: "history", ...page }, frame.ref));
       }
       case "ping":
@@ -229,6 +283,27 @@ export class Room {
         if (this.limited(conn, record, now, frame.ref)) return;
         return this.send(conn, withRef({ type: "pong" }, frame.ref));
     }
+  }
+
+  /**
+   * The frame budget, which every frame takes from before it is even parsed, typing and ping included:
+   * a frame over it is dropped and is a strike, so a flood ends in the 1008 close. It is answered
+   * `rate_limited` at most once a second, so that the answers cannot amplify the flood.
+   */
+  private overBudget(conn: Connection, record: SessionRecord, now: number): boolean {
+    const bucket = { tokens: record.frames, at: record.framesAt };
+    const wait = takeFrom(bucket, now, this.config.frameBurst, this.config.framePerSec);
+    record.frames = bucket.tokens;
+    record.framesAt = bucket.at;
+    if (wait === 0) return false;
+    this.commit();
+    if (now - record.limitedAt >= 1000) {
+      record.limitedAt = now;
+      this.send(conn, errorFrame("rate_limited", "too many frames: slow down", undefined, wait));
+    }
+    if (strike(record, now, this.config)) conn.close(CLOSE.policy, "too many rejected frames");
+    conn.save(record);
+    return true;
   }
 
   /** Take a token for a frame; false when there was one, else the frame is rejected as rate_limited. */
@@ -248,10 +323,21 @@ export class Room {
     if (!record || !this.members.has(record.cid)) return false;
     this.commit();
     this.members.delete(record.cid);
+    const fromGroup = this.groups.get(record.group);
+    const n = (fromGroup?.get(record.uid) ?? 1) - 1;
+    if (n > 0) fromGroup?.set(record.uid, n);
+    else fromGroup?.delete(record.uid);
+    if (fromGroup?.size === 0) this.groups.delete(record.group);
     const entry = this.users.get(record.uid);
     entry?.cids.delete(record.cid);
     if (entry && entry.cids.size === 0) {
       this.users.delete(record.uid);
+      if (!entry.posted) {
+        // The guest clock starts: one who never comes back is forgotten after the TTL.
+        const now = this.now();
+        this.store.userAway(this.name, record.uid, now);
+        this.guestAway?.(now);
+      }
       this.broadcast(JSON.stringify({ type: "left", user: entry.user }));
     }
     return true;
@@ -263,7 +349,7 @@ export class Room {
     for (const { conn } of this.members.values()) conn.close(code, reason);
   }
 
-  private add(conn: Connection, record: SessionRecord): void {
+  private add(conn: Connection, record: SessionRecord, posted: boolean): void {
     this.members.set(record.cid, { conn, uid: record.uid });
     if (this.publish) {
       // A member that cannot subscribe would miss every published frame without a sign.
@@ -272,22 +358,13 @@ export class Room {
     }
     const entry = this.users.get(record.uid);
     if (entry) entry.cids.add(record.cid);
-    else this.users.set(record.uid, { user: userOf(record), cids: new Set([record.cid]) });
-  }
-
-  /** The `messages` and `resumed` of a welcome: a replay when the client can resume, else the latest page. */
-  private backlog(req: JoinRequest): { messages: Message[]; resumed: boolean } {
-    const { since, epoch } = req;
-    if (
-      since !== undefined &&
-      epoch === this.epoch &&
-      since <= this.seq &&
-      this.seq - since <= this.config.resumeWindow
-    ) {
-      const oldest = this.store.oldestSeq(this.name) ?? this.seq + 1;
-      if (since >= oldest - 1) return { messages: this.store.after(this.name, since), resumed: true };
+    else this.users.set(record.uid, { user: userOf(record), cids: new Set([record.cid]), posted });
+    let fromGroup = this.groups.get(record.group);
+    if (!fromGroup) {
+      fromGroup = new Map();
+      this.groups.set(record.group, fromGroup);
     }
-    return { messages: this.store.history(this.name, this.config.welcomeMessages).messages, resumed: false };
+    fromGroup.set(record.uid, (fromGroup.get(record.uid) ?? 0) + 1);
   }
 
   private say(conn: Connection, record: SessionRecord, now: number, text: string, ref?: string): void {
@@ -306,13 +383,27 @@ export class Room {
     if (this.uncommitted.length === 0) return;
     const batch = this.uncommitted;
     this.uncommitted = [];
+    // Authors posting for the first time are marked in the same commit, so they are never forgotten.
+    const posters: string[] = [];
+    for (const { message } of batch) {
+      const entry = this.users.get(message.from.id);
+      if (entry && !entry.posted) {
+        entry.posted = true;
+        posters.push(message.from.id);
+      }
+    }
     try {
       this.store.appendAll(
         this.name,
         batch.map((p) => p.message),
         this.config.historyLimit,
+        posters,
       );
     } catch (err) {
+      for (const id of posters) {
+        const entry = this.users.get(id);
+        if (entry) entry.posted = false;
+      }
       console.error(`parley: could not store ${batch.length} message(s) in room ${this.name}:`, (err as Error).message);
       for (const { conn, message } of batch) {
         this.send(conn, errorFrame("internal", "the message could not be stored", message.ref));

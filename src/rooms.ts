@@ -4,16 +4,20 @@
  */
 import type { Config } from "./config.ts";
 import { randomHex } from "./ids.ts";
-import { CLOSE, type MessagePage, type RoomInfo } from "./protocol/index.ts";
+import { AddressSlots, type Slot } from "./limits.ts";
+import { CLOSE, type MessagePage, PAGE_MAX_BYTES, type RoomInfo } from "./protocol/index.ts";
 import { type Defer, type JoinRequest, type Publish, Room } from "./room.ts";
 import type { Connection } from "./session.ts";
 import type { Store } from "./store/store.ts";
 
 /** The app's view of the rooms: joining, frames, leaving, and the HTTP reads. */
 export interface RoomService {
-  /** Open connections from one client address (for the per-address cap). */
-  connectionsFrom(ip: string): number;
-  join(room: string, conn: Connection, req: JoinRequest): void;
+  /** Open connections from one address group (for the plain-GET mirror of the cap check). */
+  connectionsFrom(group: string): number;
+  /** Take a connection slot for an upgrade from `group`, or undefined when the group is at its cap. */
+  takeSlot(group: string): Slot | undefined;
+  /** Join a connection to a room; its slot counts from now on, or is given back if the join is refused. */
+  join(room: string, conn: Connection, req: JoinRequest, slot?: Slot): void;
   receive(conn: Connection, data: unknown): void;
   leave(conn: Connection): void;
   info(room: string): RoomInfo;
@@ -22,18 +26,23 @@ export interface RoomService {
 
 export interface RoomsOptions {
   /**
-   * Count a client address's open connections from the platform instead of in memory (a Durable Object
-   * counts its sockets by tag, which survives hibernation).
+   * Count a group's open connections from the platform instead of in memory (a Durable Object counts
+   * its sockets by tag, which survives hibernation, and takes a socket in the same turn as its check).
    */
-  connectionsFrom?: (ip: string) => number;
+  connectionsFrom?: (group: string) => number;
   /**
-   * When a room commits the says it took in: `boot` passes `setImmediate`, so the says of every socket
-   * read in one turn of the event loop share one commit. Default: each at once.
+   * When a room commits the says it took in: the process host passes `setImmediate`, so the says of
+   * every socket read in one turn of the event loop share one commit. Default: each at once.
    */
   defer?: Defer;
   /** The runtime's native publish, when it has one; rooms then broadcast to all with it (Bun). */
   publish?: Publish;
+  /** A guest who never posted went away at `at` (a Durable Object sets its alarm for them). */
+  guestAway?: (at: number) => void;
 }
+
+// A Durable Object's count is its sockets', and a socket is taken in the same turn as the check.
+const COUNTED_BY_PLATFORM: Slot = { claim: () => {}, release: () => {} };
 
 /**
  * Every room of one process (Node, Deno, Bun) or of one Durable Object. A room with no members leaves
@@ -41,7 +50,7 @@ export interface RoomsOptions {
  */
 export class Rooms implements RoomService {
   private readonly rooms = new Map<string, Room>();
-  private readonly perAddress = new Map<string, number>();
+  private readonly slots = new AddressSlots();
   private closing = false;
 
   constructor(
@@ -50,23 +59,35 @@ export class Rooms implements RoomService {
     private readonly options: RoomsOptions = {},
   ) {}
 
-  connectionsFrom(ip: string): number {
-    return this.options.connectionsFrom?.(ip) ?? this.perAddress.get(ip) ?? 0;
+  connectionsFrom(group: string): number {
+    return this.options.connectionsFrom?.(group) ?? this.slots.count(group);
   }
 
-  join(name: string, conn: Connection, req: JoinRequest): void {
+  takeSlot(group: string): Slot | undefined {
+    const cap = this.config.maxConnectionsPerIp;
+    if (!this.options.connectionsFrom) return this.slots.take(group, cap);
+    return cap > 0 && this.options.connectionsFrom(group) >= cap ? undefined : COUNTED_BY_PLATFORM;
+  }
+
+  join(name: string, conn: Connection, req: JoinRequest, slot?: Slot): void {
     // A socket that connects after the shutdown began gets what every other socket got, before any
     // welcome. Admitted, it would hold the shutdown's wait up to the grace period and then talk to a
     // closed store (found by tests/reliability/limits.ts: Deno and Bun keep accepting meanwhile, and
     // clients reconnect at once on 1001).
     if (this.closing) {
+      slot?.release();
       conn.close(CLOSE.goingAway, "server shutting down");
       return;
     }
+    // A join without a slot (tests, a caller that checked nothing) takes one now, past any cap.
+    const held = slot ?? this.slots.take(req.group, 0);
     const room = this.open(name);
     // Random connection ids stay unique across a Durable Object's hibernation, where a counter would not.
-    if (room.join(conn, req, randomHex(8))) this.count(req.ip, 1);
-    else if (room.size === 0) this.rooms.delete(name);
+    if (room.join(conn, req, randomHex(8))) held?.claim();
+    else {
+      held?.release();
+      if (room.size === 0) this.rooms.delete(name);
+    }
   }
 
   /** Re-admit a connection that outlived this host's memory (a woken Durable Object), from its record. */
@@ -74,23 +95,17 @@ export class Rooms implements RoomService {
     const record = conn.load();
     if (!record) return;
     this.open(record.room).restore(conn);
-    this.count(record.ip, 1);
+    this.slots.take(record.group, 0)?.claim();
   }
 
   private open(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      const { defer, publish } = this.options;
-      room = new Room(name, { store: this.store, config: this.config, defer, publish });
+      const { defer, publish, guestAway } = this.options;
+      room = new Room(name, { store: this.store, config: this.config, defer, publish, guestAway });
       this.rooms.set(name, room);
     }
     return room;
-  }
-
-  private count(ip: string, delta: number): void {
-    const n = (this.perAddress.get(ip) ?? 0) + delta;
-    if (n > 0) this.perAddress.set(ip, n);
-    else this.perAddress.delete(ip);
   }
 
   receive(conn: Connection, data: unknown): void {
@@ -102,19 +117,25 @@ export class Rooms implements RoomService {
     const record = conn.load();
     const room = record && this.rooms.get(record.room);
     if (!record || !room?.leave(conn)) return;
-    this.count(record.ip, -1);
+    this.slots.free(record.group);
     if (room.size === 0) this.rooms.delete(record.room);
   }
 
   info(name: string): RoomInfo {
     const room = this.rooms.get(name);
     if (room) return room.info();
-    const meta = this.store.meta(name);
+    // A read writes nothing: an unused room reads as seq 0, with the epoch it will get.
+    const meta = this.store.peek(name);
     return { room: name, epoch: meta.epoch, seq: meta.seq, members: [] };
   }
 
   history(name: string, limit: number, before?: number): MessagePage {
-    return this.store.history(name, limit, before);
+    return this.store.history(name, limit, before, PAGE_MAX_BYTES - 64);
+  }
+
+  /** Forget the guests whose TTL ran out by `now`; returns how many went. */
+  forgetGuests(now: number): number {
+    return this.store.forgetGuests(now - this.config.guestTtlMs);
   }
 
   /** Rooms held in memory now (for tests and health). */

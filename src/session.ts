@@ -16,11 +16,16 @@ export interface SessionRecord {
   uid: string;
   name: string;
   token: string;
-  /** Client address, for the per-address cap. */
-  ip: string;
-  /** Token bucket: tokens left at `bucketAt`. */
+  /** The client's address group (src/limits.ts), for the per-group caps. */
+  group: string;
+  /** Token bucket of accepted frames (v1's rate limit): tokens left at `bucketAt`. */
   bucket: number;
   bucketAt: number;
+  /** The frame budget, which every frame takes from: tokens left at `framesAt`. */
+  frames: number;
+  framesAt: number;
+  /** When the last `rate_limited` answer for the frame budget went out (at most one a second). */
+  limitedAt: number;
   /** Rejected frames since `strikesAt`, the start of the current strike window. */
   strikes: number;
   strikesAt: number;
@@ -43,9 +48,12 @@ export const RECORD_FIELDS = {
   uid: "durable",
   name: "durable",
   token: "durable",
-  ip: "durable",
+  group: "durable",
   bucket: "transient",
   bucketAt: "transient",
+  frames: "transient",
+  framesAt: "transient",
+  limitedAt: "transient",
   strikes: "transient",
   strikesAt: "transient",
   typingAt: "transient",

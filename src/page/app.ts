@@ -2,20 +2,29 @@
  * The chat page's script (bundled by scripts/build-page.ts with the client it imports). It wires the
  * typed client to the DOM of index.ts; user text only ever reaches the page through textContent.
  */
-import { type ClientEvents, connect, type ParleyClient, ParleyError, type StateChange, type User } from "../client.ts";
-import { byId, store } from "./dom.ts";
 import {
-  checkName,
+  type ClientEvents,
+  connect,
+  type ParleyClient,
+  ParleyError,
+  type QueuedMessage,
+  type StateChange,
+  type User,
+} from "../client/index.ts";
+import { checkName, ROOM_NAME } from "../protocol/constants.ts";
+import { byId, saved } from "./dom.ts";
+import {
   colorSlot,
   errorText,
   initial,
   isPrivateRoom,
-  ROOM_NAME,
+  nameRuleText,
+  ROOM_NAME_TEXT,
   statusText,
   TYPING_MS,
   typingText,
 } from "./format.ts";
-import { MessageView, type Queued } from "./messages.ts";
+import { MessageView } from "./messages.ts";
 
 const NAME_KEY = "parley:name";
 const RECENT_KEY = "parley:recent";
@@ -60,7 +69,7 @@ interface Session {
   client: ParleyClient;
   room: string;
   state: StateChange;
-  queue: Queued[];
+  queue: QueuedMessage[];
   /** Messages up to this seq came with the first welcome: history, not news, for the unread count. */
   backlogSeq: number;
   reconnectAt: number;
@@ -84,7 +93,7 @@ function join(room: string, name: string | undefined) {
     room,
     name,
     token: storedToken(key),
-    onToken: (token) => store.set(key, token),
+    onToken: (token) => saved.set(key, token),
   });
   const s: Session = {
     client,
@@ -174,7 +183,7 @@ function join(room: string, name: string | undefined) {
 
 /** The kept token, unless it is one the server would refuse (over 128 characters stops the client). */
 function storedToken(key: string): string | undefined {
-  const token = store.get(key);
+  const token = saved.get(key);
   return token && token.length <= 128 ? token : undefined;
 }
 
@@ -202,7 +211,7 @@ function roomUrl(room: string): string {
 /** Recently joined rooms, newest first; whatever else is stored under the key is ignored. */
 function recentRooms(): string[] {
   try {
-    const parsed: unknown = JSON.parse(store.get(RECENT_KEY) ?? "[]");
+    const parsed: unknown = JSON.parse(saved.get(RECENT_KEY) ?? "[]");
     if (Array.isArray(parsed)) return parsed.filter((r): r is string => typeof r === "string" && ROOM_NAME.test(r));
   } catch {}
   return [];
@@ -211,7 +220,7 @@ function recentRooms(): string[] {
 /** Put a room first in the room field's suggestions. */
 function remember(room: string) {
   const recent = [room, ...recentRooms().filter((r) => r !== room)].slice(0, 8);
-  store.set(RECENT_KEY, JSON.stringify(recent));
+  saved.set(RECENT_KEY, JSON.stringify(recent));
   renderRecent(recent);
 }
 
@@ -365,7 +374,7 @@ function chosenName(): string | undefined | false {
   if (!raw.trim()) return undefined;
   const checked = checkName(raw);
   if (!checked.ok) {
-    showError(`That name can't be used: ${checked.message}.`);
+    showError(`That name can't be used: ${nameRuleText(checked.rule)}.`);
     nameInput.focus();
     return false;
   }
@@ -378,11 +387,11 @@ roomForm.addEventListener("submit", (e) => {
   const name = chosenName();
   if (name === false) return;
   if (!ROOM_NAME.test(room)) {
-    showError("Room names are 1–64 letters, digits, - or _.");
+    showError(`Room names are ${ROOM_NAME_TEXT}.`);
     roomInput.focus();
     return;
   }
-  store.set(NAME_KEY, name);
+  saved.set(NAME_KEY, name);
   const s = session;
   if (s && s.room === room && s.state.state !== "stopped") {
     // Already here: only the name can have changed.
@@ -402,7 +411,7 @@ newRoom.addEventListener("click", async () => {
     const res = await fetch("/api/rooms", { method: "POST" });
     const body = (await res.json().catch(() => undefined)) as { room?: unknown } | undefined;
     if (res.status !== 201 || typeof body?.room !== "string") throw new Error(`the server answered ${res.status}`);
-    store.set(NAME_KEY, name);
+    saved.set(NAME_KEY, name);
     join(body.room, name);
     focusComposer();
   } catch (err) {
@@ -432,13 +441,13 @@ renameForm.addEventListener("submit", (e) => {
   if (!s) return;
   const checked = checkName(renameInput.value);
   if (!checked.ok) {
-    showError(`That name can't be used: ${checked.message}.`);
+    showError(`That name can't be used: ${nameRuleText(checked.rule)}.`);
     return;
   }
   clearError();
   if (checked.name === s.client.me?.name && s.state.state === "live") return;
   rename(s, checked.name);
-  store.set(NAME_KEY, checked.name);
+  saved.set(NAME_KEY, checked.name);
   nameInput.value = checked.name;
   renameInput.value = checked.name;
 });
@@ -523,7 +532,7 @@ document.addEventListener("visibilitychange", () => {
 
 function start() {
   renderRecent(recentRooms());
-  nameInput.value = store.get(NAME_KEY) ?? "";
+  nameInput.value = saved.get(NAME_KEY) ?? "";
   const wanted = new URLSearchParams(location.search).get("room");
   if (wanted && ROOM_NAME.test(wanted)) {
     const stored = checkName(nameInput.value);
@@ -531,7 +540,7 @@ function start() {
     focusComposer();
     return;
   }
-  if (wanted) showError("That link names a room that can't exist: room names are 1–64 letters, digits, - or _.");
+  if (wanted) showError(`That link names a room that can't exist: room names are ${ROOM_NAME_TEXT}.`);
   setPanel(true);
   if (matchMedia("(pointer: fine)").matches) (nameInput.value ? roomInput : nameInput).focus();
 }

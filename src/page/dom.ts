@@ -22,8 +22,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-/** localStorage that tolerates being unavailable (private modes, blocked storage). */
-export const store = {
+/** What the page keeps in localStorage (name, recent rooms, tokens), tolerating none (private modes, blocked storage). */
+export const saved = {
   get(key: string): string | undefined {
     try {
       return localStorage.getItem(key) ?? undefined;

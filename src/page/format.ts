@@ -2,13 +2,17 @@
  * Pure text helpers for the page: times, the typing line, the status line, error sentences, names.
  * No DOM here, so each is easy to reason about (and to test).
  */
-import type { StateChange } from "../client.ts";
+import type { StateChange } from "../client/index.ts";
+import { NAME_MAX, type NameRule, TYPING_INTERVAL_MS } from "../protocol/constants.ts";
 
-/** The room-name rule of docs/protocol.md, checked before a socket is opened. */
-export const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * How long "is typing" lasts after a user's last notice. The server relays at most one notice per
+ * interval, so the line outlasts the interval by half of one, and does not flicker between notices.
+ */
+export const TYPING_MS = TYPING_INTERVAL_MS * 1.5;
 
-/** How long "is typing" lasts after a user's last notice (the server sends at most one per 2 s). */
-export const TYPING_MS = 3000;
+/** What ROOM_NAME (protocol/constants.ts) allows, in words a person reads. */
+export const ROOM_NAME_TEXT = "1–64 letters, digits, - or _";
 
 const pad = (n: number) => String(n).padStart(2, "0");
 
@@ -78,12 +82,16 @@ export function errorText(code: string, message: string): string {
   }
 }
 
-/** The display-name rule of docs/protocol.md: the trimmed name, or why it is refused. */
-export function checkName(raw: string): { ok: true; name: string } | { ok: false; message: string } {
-  const name = raw.trim();
-  if (name.length < 1 || name.length > 32) return { ok: false, message: "names are 1–32 characters" };
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return { ok: false, message: "names can't hold control characters" };
-  return { ok: true, name };
+/** The display-name rule a name broke (from protocol/constants.ts's `checkName`), in words a person reads. */
+export function nameRuleText(rule: NameRule): string {
+  switch (rule) {
+    case "length":
+      return `names are 1–${NAME_MAX} characters`;
+    case "control":
+      return "names can't hold control characters";
+    case "invisible":
+      return "names can't hold invisible or text-direction characters";
+  }
 }
 
 /** One of 8 colour slots for a user id, so a person keeps a colour across renames and reloads. */

@@ -2,7 +2,7 @@
  * The message list: rendering messages and pending (queued) ones, paging older ones in at the top,
  * and keeping the view pinned to the bottom only when the reader was already there.
  */
-import type { Message } from "../client.ts";
+import type { Message, QueuedMessage } from "../client/index.ts";
 import { h } from "./dom.ts";
 import { clock, colorSlot, fullDate } from "./format.ts";
 
@@ -11,9 +11,6 @@ const GROUP_MS = 5 * 60_000;
 /** A reader this close to the end counts as "at the bottom" (sub-pixel layouts never reach 0). */
 const NEAR_BOTTOM_PX = 48;
 const LINK = /\bhttps?:\/\/[^\s<>"']+/g;
-
-/** The queued messages the client reports: said, not yet acknowledged. */
-export type Queued = { ref: string; text: string };
 
 /** Owns #messages, #older and #jump; app.ts feeds it client events. */
 export class MessageView {
@@ -102,7 +99,7 @@ export class MessageView {
   }
 
   /** Mirror the client's queue: one li.pending per queued message, in order, after the messages. */
-  setPending(queue: Queued[], author: string, waiting: boolean): void {
+  setPending(queue: QueuedMessage[], author: string, waiting: boolean): void {
     const pinned = this.atBottom();
     const refs = new Set(queue.map((q) => q.ref));
     for (const [ref, li] of this.pending) {

@@ -56,7 +56,22 @@ export const DEFAULTS = {
   idleTimeoutMs: 60_000,
   maxQueueBytes: 1024 * 1024,
   historyLimit: 10_000,
+  frameBurst: 60,
+  framePerSec: 20,
+  connectBurst: 100,
+  connectPerSec: 10,
+  maxMembersPerIp: 64,
+  guestTtlMs: 24 * 60 * 60 * 1000,
 } as const;
+
+/**
+ * How long a `429 too_many_connections` says to wait (`Retry-After`): other sockets of the address must
+ * close first, which takes longer than a connect token does to come back.
+ */
+export const CROWDED_RETRY_MS = 5000;
+
+/** The most JSON one history page, `welcome` or entries page may carry (PROTOCOL-v2 section 5). */
+export const PAGE_MAX_BYTES = 256 * 1024;
 
 /** The longest `ref` a client may send; it is echoed in acks and errors. */
 export const REF_MAX = 64;
@@ -66,16 +81,30 @@ export const HISTORY_PAGE_MAX = 100;
 
 // Control characters (C0, DEL, C1) are not allowed in display names.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Bidirectional overrides and isolates, and zero-width characters: a name made with them can pose as
+// another (or reverse the text around it) while looking the same.
+const INVISIBLE = /[\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/;
+// In message text, C0 and C1 controls other than tab, line feed and carriage return: they render as
+// nothing, and escaped in JSON each costs six bytes of every page that carries it.
+const TEXT_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 
-/** Which name rule a refused name broke: its length, or a control character. */
-export type NameRule = "length" | "control";
+/** Which name rule a refused name broke: its length, a control character, or an invisible one. */
+export type NameRule = "length" | "control" | "invisible";
 
-/** Trim and check a display name; returns the name, or the rule it broke and a message. */
+/** Trim, NFC-normalize and check a display name; returns the name, or the rule it broke and a message. */
 export function checkName(raw: string): { ok: true; name: string } | { ok: false; rule: NameRule; message: string } {
-  const name = raw.trim();
+  const name = raw.trim().normalize("NFC");
   if (name.length < 1 || name.length > NAME_MAX) {
     return { ok: false, rule: "length", message: `name must be 1–${NAME_MAX} characters after trimming` };
   }
   if (CONTROL.test(name)) return { ok: false, rule: "control", message: "name must not contain control characters" };
+  if (INVISIBLE.test(name)) {
+    return { ok: false, rule: "invisible", message: "name must not contain bidirectional or zero-width characters" };
+  }
   return { ok: true, name };
+}
+
+/** Whether message text holds a control character other than tab, line feed and carriage return. */
+export function hasTextControl(text: string): boolean {
+  return TEXT_CONTROL.test(text);
 }

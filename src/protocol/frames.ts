@@ -28,6 +28,8 @@ export interface WelcomeFrame {
   messages: Message[];
   seq: number;
   resumed: boolean;
+  /** Present (true) when `messages` was cut to fit the page's byte limit; page the rest with `history`. */
+  more?: boolean;
 }
 export interface AckFrame {
   type: "ack";

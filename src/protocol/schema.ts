@@ -4,7 +4,7 @@
  * out of `parse` either fully valid or with the contract's error code; nothing checks it again later.
  */
 import * as v from "valibot";
-import { checkName, DEFAULTS, type ErrorCode, HISTORY_PAGE_MAX, REF_MAX } from "./constants.ts";
+import { checkName, DEFAULTS, type ErrorCode, HISTORY_PAGE_MAX, hasTextControl, REF_MAX } from "./constants.ts";
 
 // SQLite keeps text as UTF-8, which has no lone surrogates: each driver stores U+FFFD instead (better-sqlite3
 // even three of them), so history and resumes would differ from what was broadcast live. JSON can still carry
@@ -44,6 +44,7 @@ export function clientFrameSchema(rules: FrameRules) {
     v.maxLength(rules.maxText, coded("too_long", `text is over ${rules.maxText} characters`)),
     // An over-long text is too_long even when it is blank, as the length is the rule it broke first.
     v.check((s) => s.length > rules.maxText || s.trim().length > 0, "text must not be blank"),
+    v.check((s) => s.length > rules.maxText || !hasTextControl(s), "text must not contain control characters"),
   );
   const name = v.pipe(
     unicodeText,
@@ -119,12 +120,14 @@ function refOf(json: unknown): string | undefined {
   return typeof ref === "string" && ref.length <= REF_MAX && wellFormed(ref) ? ref : undefined;
 }
 
-/** Check a `say` text against the text limit; blank text is a bad frame. */
+/** Check a message text as the `say` schema does: too_long over the limit; blank or control characters, bad_frame. */
 export function checkText(
   text: string,
   maxText: number,
 ): { ok: true } | { ok: false; code: ErrorCode; message: string } {
   if (text.length > maxText) return { ok: false, code: "too_long", message: `text is over ${maxText} characters` };
   if (text.trim().length === 0) return { ok: false, code: "bad_frame", message: "text must not be blank" };
+  if (hasTextControl(text))
+    return { ok: false, code: "bad_frame", message: "text must not contain control characters" };
   return { ok: true };
 }

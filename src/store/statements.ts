@@ -48,6 +48,7 @@ export function statementDriver(db: StatementDatabase): SqlDriver {
         depth--;
       }
     },
+    checkpoint: () => void db.exec("PRAGMA wal_checkpoint(TRUNCATE)"),
     close: () => void db.close(),
   };
 }

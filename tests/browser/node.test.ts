@@ -1,4 +1,4 @@
-import { commands } from "../helpers/runtimes.ts";
+import { runtimes } from "../helpers/runtimes.ts";
 import { browserSuite } from "./suite.ts";
 
-browserSuite({ name: "node", command: commands.node });
+browserSuite(runtimes.node);

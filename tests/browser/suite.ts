@@ -7,18 +7,12 @@ import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "../helpers/browser.ts";
 import { type Frame, join, terminateAll } from "../helpers/client.ts";
-import { type Command, freePort, type RunningServer, startServer, tempDir } from "../helpers/server.ts";
-
-export interface BrowserRuntime {
-  name: string;
-  command: (env: Record<string, string>) => Command | Promise<Command>;
-}
-
-let lastRoom = 0;
-const freshRoom = () => `b${process.pid}x${++lastRoom}`;
+import { freshRoom } from "../helpers/fixtures.ts";
+import type { Runtime } from "../helpers/runtimes.ts";
+import { freePort, type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 
 /** Register the browser cases for one runtime. */
-export function browserSuite(runtime: BrowserRuntime): void {
+export function browserSuite(runtime: Runtime): void {
   describe(`browser: ${runtime.name}`, { timeout: 300_000 }, () => {
     let browser: Browser;
     const servers: RunningServer[] = [];
@@ -77,7 +71,7 @@ export function browserSuite(runtime: BrowserRuntime): void {
 
     test("two pages chat in one room; presence and typing show", async () => {
       const server = await start({ PARLEY_DB: ":memory:" });
-      const room = freshRoom();
+      const room = freshRoom("browser");
       const ann = await enter(server, room, "ann");
       const bob = await enter(server, room, "bob");
       await waitCount(ann, "#members li", 2);
@@ -119,7 +113,7 @@ export function browserSuite(runtime: BrowserRuntime): void {
     test("a page whose server restarts reconnects and shows every missed message exactly once", async () => {
       const env = { PARLEY_DB: `${tempDir()}/parley.db`, PORT: String(await freePort()) };
       let server = await start(env);
-      const room = freshRoom();
+      const room = freshRoom("browser");
       const url = `${server.wsUrl}/rooms/${room}/ws?name=bot`;
       const bot = await join(url);
       const ann = await enter(server, room, "ann");
@@ -153,7 +147,7 @@ export function browserSuite(runtime: BrowserRuntime): void {
 
     test("a script-injection payload shows as plain text", async () => {
       const server = await start({ PARLEY_DB: ":memory:" });
-      const room = freshRoom();
+      const room = freshRoom("browser");
       // Names are at most 32 characters.
       const evilName = `<img src=x onerror=__pwned=1>`;
       const payload = `<script>window.__pwned='script'</script><img src=x onerror="window.__pwned='img'"><b>bold</b>`;

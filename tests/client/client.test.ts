@@ -1,7 +1,7 @@
 /**
- * src/client.ts against real Parley server processes (Node runtime): connecting, resuming across kills
- * and restarts, the offline queue, paging a gap past the resume window, new epochs, close codes,
- * refused handshakes, keep-alive and the request calls. The network between client and server is a
+ * The typed client (src/client/) against real Parley server processes (Node runtime): connecting,
+ * resuming across kills and restarts, the offline queue, paging a gap past the resume window, new epochs,
+ * close codes, refused handshakes, keep-alive and the request calls. The network between client and server is a
  * Wire (./wire.ts), so a test can cut it, stall it or lose a frame exactly where it needs to.
  */
 import assert from "node:assert/strict";
@@ -17,15 +17,22 @@ import {
   type StateChange,
   type User,
   type WelcomeFrame,
-} from "../../src/client.ts";
+} from "../../src/client/index.ts";
 import { join, terminateAll } from "../helpers/client.ts";
+import { runtimes } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 import { storedHistory } from "../helpers/writers.ts";
 import { Wire, type WireOptions } from "./wire.ts";
 
-const NODE = { cmd: process.execPath, args: ["--enable-source-maps", "dist/node.mjs"] };
+/** The client is tested against the Node server; the server's own behaviour on each runtime is the conformance suite's. */
+const runtime = runtimes.node;
 /** Limits out of the way, for tests that post hundreds of messages. */
-const FAST = { PARLEY_RATE_BURST: "100000", PARLEY_RATE_PER_SEC: "100000" };
+const FAST = {
+  PARLEY_RATE_BURST: "100000",
+  PARLEY_RATE_PER_SEC: "100000",
+  PARLEY_FRAME_BURST: "100000",
+  PARLEY_FRAME_PER_SEC: "100000",
+};
 
 /** Every wait inside a test is bounded; this bounds the test too, so a hang fails instead of stalling the run. */
 const it = (name: string, fn: () => Promise<void>) => test(name, { timeout: 30_000 }, fn);
@@ -39,7 +46,7 @@ const servers = new Set<RunningServer>();
 const shared = new Set<RunningServer>();
 
 async function serve(env: Record<string, string>, keep = false): Promise<RunningServer> {
-  const server = await startServer(NODE, env, 20_000);
+  const server = await startServer(await runtime.command(env), env, 20_000);
   servers.add(server);
   if (keep) shared.add(server);
   return server;
@@ -209,7 +216,7 @@ const from = (ip: string) => ({ headers: { "x-forwarded-for": ip } });
 
 // ---- the tests ----------------------------------------------------------------------------
 
-describe("client (src/client.ts) against a node server", () => {
+describe("client (src/client/) against a node server", () => {
   /** Shared by the tests that need no restart; each test has its own room. */
   let main: RunningServer;
   /** One member per room and one socket per address, with addresses from X-Forwarded-For. */
@@ -732,6 +739,29 @@ describe("client (src/client.ts) against a node server", () => {
       assert.equal(a.welcomes.length, 0);
       await other.client.close();
       await live(a, 10_000);
+    });
+  });
+
+  describe("the connect rate (PROTOCOL-v2 section 5)", () => {
+    /** Two attempts, then one every 4 s, per address. */
+    let rated: RunningServer;
+    before(async () => {
+      rated = await serve(
+        { PARLEY_DB: ":memory:", PARLEY_TRUST_PROXY: "1", PARLEY_CONNECT_BURST: "2", PARLEY_CONNECT_PER_SEC: "0.25" },
+        true,
+      );
+    });
+
+    it("a 429 with Retry-After makes the client wait that long, then it gets in", async () => {
+      const ip = "10.3.0.1";
+      // Two plain GETs spend the address's burst, as a flood from the same network would.
+      for (let i = 0; i < 2; i++) await (await fetch(`${rated.url}/rooms/${room()}/ws`, from(ip))).arrayBuffer();
+      const a = open(rated, room(), { wire: from(ip) });
+      await inState(a, "reconnecting");
+      const refused = a.states.find((s) => s.state === "reconnecting") as StateChange;
+      assert.equal(refused.reason, "too many connection attempts from this address");
+      assert.ok((refused.retryInMs ?? 0) >= 1000, `waits for Retry-After (${refused.retryInMs} ms)`);
+      await live(a, 20_000);
     });
   });
 

@@ -6,7 +6,7 @@
  * (Origin, X-Forwarded-For) the way a browser or a proxy would. Each socket is kept, so a test can count reconnects and reach the raw `ws` underneath.
  */
 import WebSocket from "ws";
-import type { ServerFrame, SocketConstructor, SocketLike } from "../../src/client.ts";
+import type { ServerFrame, SocketConstructor, SocketLike } from "../../src/client/index.ts";
 
 export interface WireOptions {
   /** Sent with the upgrade and with the client's diagnostic GET alike. */

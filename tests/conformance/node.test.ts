@@ -1,4 +1,4 @@
-import { commands } from "../helpers/runtimes.ts";
+import { runtimes } from "../helpers/runtimes.ts";
 import { conformance } from "./suite.ts";
 
-conformance({ name: "node", command: commands.node });
+conformance(runtimes.node);

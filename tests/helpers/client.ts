@@ -12,6 +12,8 @@ export interface ClientOptions {
   autoPong?: boolean;
   /** Offer per-message compression (default false). */
   perMessageDeflate?: boolean;
+  /** Connect from this local address (127.0.0.2 is a second client address on loopback). */
+  localAddress?: string;
 }
 
 export interface Closed {
@@ -44,6 +46,7 @@ export class Client {
       headers: opts.headers,
       autoPong: opts.autoPong ?? true,
       perMessageDeflate: opts.perMessageDeflate ?? false,
+      localAddress: opts.localAddress,
     });
     this.ws.on("message", (data, isBinary) => {
       this.frames.push(isBinary ? { type: "<binary>" } : JSON.parse(data.toString()));

@@ -5,19 +5,7 @@
  * whether anyone in it was disturbed.
  */
 import WebSocket from "ws";
-
-let lastAddress = 0;
-/** A client address no other caller of this module has had (10.128.0.0/9, away from the conformance suite's). */
-export function nextAddress(): string {
-  lastAddress++;
-  return `10.${128 + ((lastAddress >> 16) & 127)}.${(lastAddress >> 8) & 255}.${lastAddress & 255}`;
-}
-
-/** Headers that make a connection come from `ip`: X-Forwarded-For for a server with PARLEY_TRUST_PROXY,
- * CF-Connecting-IP for Workers (wrangler dev passes it through). */
-export function fromAddress(ip: string): Record<string, string> {
-  return { "x-forwarded-for": ip, "cf-connecting-ip": ip };
-}
+import { fromAddress, nextAddress } from "./fixtures.ts";
 
 export interface LoadOptions {
   /** ws://HOST:PORT of the server. */

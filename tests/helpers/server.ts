@@ -53,9 +53,17 @@ export async function startServer(
   env: Record<string, string>,
   timeoutMs = 60_000,
 ): Promise<RunningServer> {
-  // Its own process group, so that a kill reaches the children too (wrangler runs workerd).
+  // Its own process group, so that a kill reaches the children too (wrangler runs workerd). A test server
+  // must not reload on a file change: wrangler's config watcher is off (the rest, see wrangler.ts).
   const proc = spawn(command.cmd, command.args, {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", WRANGLER_SEND_METRICS: "false", ...env },
+    env: {
+      ...process.env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      WRANGLER_SEND_METRICS: "false",
+      WRANGLER_CI_DISABLE_CONFIG_WATCHING: "true",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });

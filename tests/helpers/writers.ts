@@ -1,5 +1,5 @@
 /**
- * Writers: typed clients (src/client.ts over `ws`) that say something every few milliseconds, online or
+ * Writers: typed clients (src/client/index.ts over `ws`) that say something every few milliseconds, online or
  * not, and record what they said, what was acknowledged and what they were delivered, so that a fault
  * test can account for every message afterwards. Plus the server-side view to hold them against (the
  * whole stored history of a room, paged through the HTTP API), and a relay that can lose the server's
@@ -14,7 +14,7 @@ import {
   type ParleyClient,
   type SocketConstructor,
   type WelcomeFrame,
-} from "../../src/client.ts";
+} from "../../src/client/index.ts";
 
 export interface WriterOptions {
   /** One `say` per tick (default 20 ms). */
@@ -143,15 +143,6 @@ export async function roomInfo(baseUrl: string, room: string): Promise<{ epoch: 
   const res = await fetch(`${baseUrl}/api/rooms/${room}`);
   if (res.status !== 200) throw new Error(`info of ${room}: HTTP ${res.status}`);
   return (await res.json()) as { epoch: string; seq: number };
-}
-
-/** Poll `cond` every 20 ms; fail with `what()` (evaluated late, so it can show the state) after `ms`. */
-export async function until(cond: () => boolean, ms: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { commands } from "../helpers/runtimes.ts";
+import { runtimes } from "../helpers/runtimes.ts";
 import { reliability } from "./suite.ts";
 
-reliability({ name: "bun", command: commands.bun });
+reliability(runtimes.bun);

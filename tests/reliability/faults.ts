@@ -5,7 +5,7 @@
  * where it stopped (no gap, no repeat, the same epoch), and a client that resumes with since + epoch +
  * token sees every message exactly once, including those it said while the server was down.
  *
- * The writers are the typed client (src/client.ts), because resuming, paging a gap and sending the
+ * The writers are the typed client (src/client/index.ts), because resuming, paging a gap and sending the
  * offline queue without posting twice are its job; the test holds what it delivered against what the
  * server stored. They reach the server through a relay that loses the server's last answers before the
  * kill: on loopback a dying server's acks otherwise always arrive, and then the case the client's refs
@@ -16,9 +16,10 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { isDeepStrictEqual } from "node:util";
 import type { AckFrame, Message } from "../../src/protocol/index.ts";
+import type { Runtime } from "../helpers/runtimes.ts";
 import { freePort, type RunningServer, startServer, tempDir } from "../helpers/server.ts";
-import { Relay, roomInfo, storedHistory, until, Writer } from "../helpers/writers.ts";
-import type { ReliabilityRuntime } from "./suite.ts";
+import { eventually, sleep } from "../helpers/wait.ts";
+import { Relay, roomInfo, storedHistory, Writer } from "../helpers/writers.ts";
 
 const WRITERS = 20;
 /** Room for the messages said while answers are lost (one every 20 ms), and for those said while down. */
@@ -33,10 +34,6 @@ const DOWN_MS = 400;
 /** Writing after everyone is back, so that live traffic follows the replayed one. */
 const AFTER_MS = 300;
 
-const KILL_TEST =
-  "kill -9 mid-stream: acked messages kept once, seq contiguous, epoch kept; resuming writers see each message once";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 /** Where a delivered or stored list first breaks 1..n, for a message that says more than "not equal". */
@@ -45,7 +42,7 @@ function firstBreak(seqs: number[]): string {
   return i < 0 ? "none" : `at index ${i}: …${JSON.stringify(seqs.slice(Math.max(0, i - 3), i + 3))}…`;
 }
 
-export function faults(runtime: ReliabilityRuntime): void {
+export function faults(runtime: Runtime): void {
   describe("faults", () => {
     const servers = new Set<RunningServer>();
     const writers: Writer[] = [];
@@ -58,13 +55,18 @@ export function faults(runtime: ReliabilityRuntime): void {
     };
     after(cleanUp);
 
-    test(KILL_TEST, { skip: runtime.skip?.[KILL_TEST] ?? false, timeout: 60_000 }, async (t) => {
+    const name =
+      "kill -9 mid-stream: acked messages kept once, seq contiguous, epoch kept; resuming writers see each message once";
+    test(name, { timeout: 60_000 }, async (t) => {
       const env = {
         PARLEY_DB: join(tempDir(), "parley.db"),
         // A fixed port: the writers' URL must lead to the restarted server.
         PORT: String(await freePort()),
         PARLEY_RATE_BURST: "1000000",
         PARLEY_RATE_PER_SEC: "1000000",
+        // Writers say far more than a person would; the abuse suite tests the frame budget.
+        PARLEY_FRAME_BURST: "1000000",
+        PARLEY_FRAME_PER_SEC: "1000000",
       };
       const start = async () => {
         const server = await startServer(await runtime.command(env), env);
@@ -83,10 +85,10 @@ export function faults(runtime: ReliabilityRuntime): void {
           );
         const inRoom = (room: string) => writers.filter((w) => w.room === room);
         // Everyone is in before anyone writes, so that every writer must be delivered 1..N.
-        await until(
+        await eventually(
           () => writers.every((w) => w.live),
-          15_000,
           () => `every writer live: ${writers.map((w) => w.client.state)}`,
+          15_000,
         );
         const ids = writers.map((w) => w.client.me?.id);
         const epochs = new Map<string, string>();
@@ -103,10 +105,10 @@ export function faults(runtime: ReliabilityRuntime): void {
         const ackedCount = acked.reduce((n, m) => n + m.size, 0);
         assert.ok(ackedCount >= WRITERS * 5, `only ${ackedCount} acks before the kill`);
 
-        await until(
+        await eventually(
           () => writers.every((w) => !w.live),
-          10_000,
           () => `every writer to see the drop: ${writers.map((w) => w.client.state)}`,
+          10_000,
         );
         await sleep(DOWN_MS);
         server = await start();
@@ -138,19 +140,19 @@ export function faults(runtime: ReliabilityRuntime): void {
           });
         }
 
-        await until(
+        await eventually(
           () => writers.every((w) => w.live),
-          15_000,
           () => `every writer live again: ${writers.map((w) => w.client.state)}`,
+          15_000,
         );
         await sleep(AFTER_MS);
         const finished = Promise.all(writers.map((w) => w.finish()));
         let settled = false;
         void finished.then(() => (settled = true));
-        await until(
+        await eventually(
           () => settled,
-          15_000,
           () => `every message acknowledged; ${writers.reduce((n, w) => n + w.client.queued().length, 0)} still queued`,
+          15_000,
         );
 
         let offline = 0;
@@ -202,10 +204,10 @@ export function faults(runtime: ReliabilityRuntime): void {
           }
 
           // The resumed writers end up with exactly the stored history: each seq once, in order.
-          await until(
+          await eventually(
             () => inRoom(room).every((w) => w.seqs.at(-1) === n),
-            15_000,
             () => `${room}: every writer at seq ${n}: ${inRoom(room).map((w) => w.seqs.at(-1))}`,
+            15_000,
           );
           for (const w of inRoom(room)) {
             assert.deepEqual(w.seqs, range(n), `${w.name}: delivered seqs are not 1..${n}, ${firstBreak(w.seqs)}`);

@@ -6,13 +6,15 @@
  */
 import assert from "node:assert/strict";
 import type net from "node:net";
-import { after, afterEach, before, describe, test } from "node:test";
+import { after, afterEach, before, describe } from "node:test";
 import { Client, type ClientOptions, type Frame, join, refusedStatus, terminateAll } from "../helpers/client.ts";
-import { fromAddress, Load, type Mark, nextAddress } from "../helpers/load.ts";
+import { freshRoom, fromAddress, nextAddress, sayJson } from "../helpers/fixtures.ts";
+import { Load, type Mark } from "../helpers/load.ts";
 import { MiB, mib, sampleRss, treeRss } from "../helpers/memory.ts";
+import { idleTimeoutMs, type Runtime, testsWithTimeout } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
+import { retry, within } from "../helpers/wait.ts";
 import { storedHistory } from "../helpers/writers.ts";
-import type { ReliabilityRuntime } from "./suite.ts";
 
 const MAX_PER_ADDRESS = 3;
 // Above the load's 10 per room, so a test may add its own clients to a load room.
@@ -36,6 +38,9 @@ const ENV = {
   PARLEY_MAX_TEXT: String(MAX_TEXT),
   PARLEY_RATE_BURST: "100000",
   PARLEY_RATE_PER_SEC: "100000",
+  // The slow-reader writer says more than a person would; the abuse suite tests the frame budget.
+  PARLEY_FRAME_BURST: "100000",
+  PARLEY_FRAME_PER_SEC: "100000",
   // History is kept in the database, not in the heap, but a small limit keeps the file (and SQLite's
   // page cache) from growing with the megabytes the slow-reader test pushes.
   PARLEY_HISTORY_LIMIT: "500",
@@ -58,46 +63,11 @@ const SLOW_MESSAGES = 9000;
  */
 const SLOW_RSS_BOUND = 32 * MiB;
 
-let lastRoom = 0;
-function freshRoom(): string {
-  return `limits-${process.pid}-${++lastRoom}`;
-}
-
-const say = (text: string, ref?: string) => JSON.stringify({ type: "say", text, ...(ref !== undefined && { ref }) });
-
-/** `p`, or a failure naming `what` after `ms` (so a limit that never acts fails instead of hanging). */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Retry `fn` until it resolves, for at most `ms` (a server counts a close when it gets to it). */
-async function eventually<T>(fn: () => Promise<T>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
-
 /** Register the limits-under-load tests for one runtime. */
-export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
-  const skip = (name: string) => runtime.skip?.[name] ?? false;
-  const it = (name: string, fn: () => Promise<void>) => test(name, { skip: skip(name), timeout: 180_000 }, fn);
+export function limitsUnderLoad(runtime: Runtime): void {
+  const it = testsWithTimeout(180_000);
   const start = async (env: Record<string, string>) => startServer(await runtime.command(env), env);
-  // Bun rounds an idle timeout of 1–7 s up to 8 s (docs/protocol.md, Parley's decisions).
-  const idleMs = runtime.name === "bun" ? 8000 : IDLE_MS;
+  const idleMs = idleTimeoutMs(runtime, IDLE_MS);
 
   describe("limits under load", () => {
     /** A server with the load running against it. */
@@ -106,7 +76,11 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
       load: Load;
     }
     const startLoad = (server: RunningServer) =>
-      Load.start({ wsUrl: server.wsUrl, rooms: [freshRoom(), freshRoom(), freshRoom()], ...LOAD });
+      Load.start({
+        wsUrl: server.wsUrl,
+        rooms: [freshRoom("limits"), freshRoom("limits"), freshRoom("limits")],
+        ...LOAD,
+      });
     const startBed = async (env: Record<string, string>): Promise<Bed> => {
       const server = await start({ ...env, PARLEY_DB: env.PARLEY_DB ?? `${tempDir()}/parley.db` });
       try {
@@ -160,7 +134,7 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
     it("per-address cap: the extra connection gets 429, a freed slot works again", () =>
       underLoad(async () => {
         // One room: on Workers the cap counts per room.
-        const room = freshRoom();
+        const room = freshRoom("limits");
         const ip = fromAddress(nextAddress());
         const held: Client[] = [];
         for (let i = 0; i < MAX_PER_ADDRESS; i++) held.push((await join(roomUrl(room), { headers: ip })).client);
@@ -168,29 +142,29 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
         // The cap is per address: another one still gets in while this one is full.
         const other = await enter(room);
         await held.pop()?.close();
-        held.push((await eventually(() => join(roomUrl(room), { headers: ip }), 10_000)).client);
+        held.push((await retry(() => join(roomUrl(room), { headers: ip }), 10_000)).client);
         assert.equal(await refusedStatus(roomUrl(room), { headers: ip }), 429, "the freed slot is taken again");
         await Promise.all([...held, other.client].map((c) => c.close()));
       }));
 
     it("members cap: the extra user is closed with 1013 room_full, with no welcome", () =>
       underLoad(async () => {
-        const room = freshRoom();
+        const room = freshRoom("limits");
         const members = [];
         for (let i = 0; i < MAX_MEMBERS; i++) members.push(await enter(room));
         const extra = new Client(roomUrl(room), { headers: fromAddress(nextAddress()) });
-        const closed = await within(extra.closed, 20_000, "the extra member was never closed");
+        const closed = await within(extra.closed, 20_000, "the extra member's close");
         assert.equal(closed.code, 1013);
         assert.equal(closed.reason, "room_full");
         assert.deepEqual(extra.frames, [], "a full room sends no welcome");
         // Once a member has left, there is room again.
         await members.pop()?.client.close();
-        const late = await eventually(() => enter(room), 10_000);
+        const late = await retry(() => enter(room), 10_000);
         assert.equal((late.welcome.members as Frame[]).length, MAX_MEMBERS);
         await Promise.all([...members.map((m) => m.client), late.client].map((c) => c.close()));
       }));
 
-    it("idle: a silent client is closed while a pong-answering one is kept", async () => {
+    it("idle: a silent client is closed while a pong-answering one is kept", { skip: runtime.ownsIdle }, async () => {
       const bed = await startBed({ ...ENV, PARLEY_IDLE_TIMEOUT_MS: String(IDLE_MS) });
       try {
         await underLoad(async () => {
@@ -198,7 +172,7 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
           const room = bed.load.rooms[0].name;
           const keeper = (await enter(room, {}, bed.server)).client;
           const { client: idle, welcome } = await enter(room, { autoPong: false }, bed.server);
-          const closed = await within(idle.closed, idleMs * 4 + 15_000, "the silent client was never closed");
+          const closed = await within(idle.closed, idleMs * 4 + 15_000, "the silent client's close");
           assert.notEqual(closed.code, 1000, "an idle close is not a normal close");
           // The room let the user go, and told the others.
           for (;;) {
@@ -218,89 +192,95 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
       }
     });
 
-    it("slow reader: closed with 1013 slow_reader, server memory stays bounded, the others get every message", () =>
-      underLoad(async () => {
-        // Lean clients that keep counts, not frames: the test pushes 70 MB to each of them.
-        const members = await Load.start({
-          wsUrl: main.server.wsUrl,
-          rooms: [freshRoom()],
-          perRoom: 4,
-          everyMs: 1000,
-          paused: true,
-        });
-        try {
-          const [writer, ...others] = members.clients;
-          const readers = others.slice(0, 2);
-          const slow = others[2];
-          const socket = (slow.ws as unknown as { _socket: net.Socket })._socket;
-          const text = "s".repeat(MAX_TEXT - 1000);
-          /** Say `n` messages; the writer reads as it writes (5 in flight, 35 KB, under the 64 KiB queue), so
-           * only a paused reader falls behind. Deno counts a frame as queued until its write completes,
-           * so a larger burst inside one turn would make the writer itself a slow reader there. */
-          const push = async (n: number) => {
-            for (let i = 0; i < n; i += 5) {
-              for (let j = 0; j < 5; j++) writer.say(text);
-              const sent = writer.sent;
-              await writer.until(() => writer.acked + writer.errors >= sent, 20_000, `ack ${sent}`);
-            }
-          };
-          // The same traffic first with everyone reading, so the runtime's heap has grown to what this
-          // traffic needs before the baseline is taken: what follows is the paused reader's share.
-          await push(SLOW_WARMUP);
-
-          // Bun (uWS) drops a closing socket whose close frame is still unsent after a short timeout, so a
-          // reader that never reads again sees 1006 there. Resume as soon as the room reports the reader
-          // gone (Bun and Deno say so at once, Node once the close handshake is done), so the close that
-          // was sent can be read.
-          const slowLeft = `{"type":"left","user":${JSON.stringify(slow.you)}}`;
-          readers[0].ws.on("message", (data: Buffer) => {
-            if (data.length === slowLeft.length && data.toString() === slowLeft) socket.resume();
+    it(
+      "slow reader: closed with 1013 slow_reader, server memory stays bounded, the others get every message",
+      {
+        skip: runtime.ownsSendQueue,
+      },
+      () =>
+        underLoad(async () => {
+          // Lean clients that keep counts, not frames: the test pushes 70 MB to each of them.
+          const members = await Load.start({
+            wsUrl: main.server.wsUrl,
+            rooms: [freshRoom("limits")],
+            perRoom: 4,
+            everyMs: 1000,
+            paused: true,
           });
-          socket.pause();
-          const pid = main.server.proc.pid as number;
-          const rssBefore = treeRss(pid);
-          const rss = sampleRss(pid, 100);
           try {
-            await push(SLOW_MESSAGES);
-          } finally {
-            rss.stop();
-          }
-          const grew = rss.peak - rssBefore;
-          const pushed = SLOW_MESSAGES * text.length;
-          console.log(
-            `# ${runtime.name} slow reader: server RSS ${mib(rssBefore)} before, peak ${mib(rss.peak)} (+${mib(grew)}) while ${mib(pushed)} went to the room`,
-          );
-          assert.ok(
-            grew < SLOW_RSS_BOUND,
-            `server RSS grew by ${mib(grew)} while ${mib(pushed)} went to a room with a paused reader; the bound is ${mib(SLOW_RSS_BOUND)}`,
-          );
+            const [writer, ...others] = members.clients;
+            const readers = others.slice(0, 2);
+            const slow = others[2];
+            const socket = (slow.ws as unknown as { _socket: net.Socket })._socket;
+            const text = "s".repeat(MAX_TEXT - 1000);
+            /** Say `n` messages; the writer reads as it writes (5 in flight, 35 KB, under the 64 KiB queue), so
+             * only a paused reader falls behind. Deno counts a frame as queued until its write completes,
+             * so a larger burst inside one turn would make the writer itself a slow reader there. */
+            const push = async (n: number) => {
+              for (let i = 0; i < n; i += 5) {
+                for (let j = 0; j < 5; j++) writer.say(text);
+                const sent = writer.sent;
+                await writer.until(() => writer.acked + writer.errors >= sent, 20_000, `ack ${sent}`);
+              }
+            };
+            // The same traffic first with everyone reading, so the runtime's heap has grown to what this
+            // traffic needs before the baseline is taken: what follows is the paused reader's share.
+            await push(SLOW_WARMUP);
 
-          socket.resume();
-          await slow.until(() => slow.closed !== undefined, 20_000, "the slow reader's close");
-          assert.deepEqual(slow.closed, { code: 1013, reason: "slow_reader" });
-          const total = SLOW_WARMUP + SLOW_MESSAGES;
-          assert.ok(slow.received < total, "the slow reader was cut off before the end");
-          // Everyone who reads got every message, in order.
-          for (const c of [writer, ...readers]) {
-            await c.until(() => c.received >= total, 20_000, `message ${total}`);
-            assert.deepEqual(c.notes, [], `client ${c.id}`);
-            assert.equal(c.received, total);
-            assert.equal(c.last, total);
+            // Bun (uWS) drops a closing socket whose close frame is still unsent after a short timeout, so a
+            // reader that never reads again sees 1006 there. Resume as soon as the room reports the reader
+            // gone (Bun and Deno say so at once, Node once the close handshake is done), so the close that
+            // was sent can be read.
+            const slowLeft = `{"type":"left","user":${JSON.stringify(slow.you)}}`;
+            readers[0].ws.on("message", (data: Buffer) => {
+              if (data.length === slowLeft.length && data.toString() === slowLeft) socket.resume();
+            });
+            socket.pause();
+            const pid = main.server.proc.pid as number;
+            const rssBefore = treeRss(pid);
+            const rss = sampleRss(pid, 100);
+            try {
+              await push(SLOW_MESSAGES);
+            } finally {
+              rss.stop();
+            }
+            const grew = rss.peak - rssBefore;
+            const pushed = SLOW_MESSAGES * text.length;
+            console.log(
+              `# ${runtime.name} slow reader: server RSS ${mib(rssBefore)} before, peak ${mib(rss.peak)} (+${mib(grew)}) while ${mib(pushed)} went to the room`,
+            );
+            assert.ok(
+              grew < SLOW_RSS_BOUND,
+              `server RSS grew by ${mib(grew)} while ${mib(pushed)} went to a room with a paused reader; the bound is ${mib(SLOW_RSS_BOUND)}`,
+            );
+
+            socket.resume();
+            await slow.until(() => slow.closed !== undefined, 20_000, "the slow reader's close");
+            assert.deepEqual(slow.closed, { code: 1013, reason: "slow_reader" });
+            const total = SLOW_WARMUP + SLOW_MESSAGES;
+            assert.ok(slow.received < total, "the slow reader was cut off before the end");
+            // Everyone who reads got every message, in order.
+            for (const c of [writer, ...readers]) {
+              await c.until(() => c.received >= total, 20_000, `message ${total}`);
+              assert.deepEqual(c.notes, [], `client ${c.id}`);
+              assert.equal(c.received, total);
+              assert.equal(c.last, total);
+            }
+            assert.equal(writer.errors, 0);
+          } finally {
+            await members.close();
           }
-          assert.equal(writer.errors, 0);
-        } finally {
-          await members.close();
-        }
-      }));
+        }),
+    );
 
     it("slow reader: a client that keeps up is never closed for one frame bigger than the queue limit", () =>
       underLoad(async () => {
         // 100 messages of 7 KB: a welcome carries 50 of them (350 KB), a resume or a history page 100
         // (700 KB), each one frame, and each far over the 64 KiB send-queue limit.
-        const room = freshRoom();
+        const room = freshRoom("limits");
         const { client: writer, welcome: first } = await enter(room);
         for (let i = 0; i < 100; i += 5) {
-          for (let j = 0; j < 5; j++) writer.ws.send(say("w".repeat(MAX_TEXT - 1000)));
+          for (let j = 0; j < 5; j++) writer.ws.send(sayJson("w".repeat(MAX_TEXT - 1000)));
           for (let j = 0; j < 5; j++) await writer.next("message", 20_000);
         }
         const fresh = await enter(room);
@@ -329,19 +309,17 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
           "nope",
           '{"type":"shout","text":"x"}',
           '{"type":"say","text":"   "}',
-          say("x".repeat(MAX_TEXT + 1)),
+          sayJson("x".repeat(MAX_TEXT + 1)),
           '{"type":"rename","name":""}',
         ];
         const flooders = [];
         for (let i = 0; i < 5; i++) flooders.push((await enter(room)).client);
         for (const f of flooders) for (let i = 0; i < 2000; i++) f.send(junk[i % junk.length]);
         for (const f of flooders) {
-          const closed = await within(f.closed, 30_000, "a flooder was never closed");
+          const closed = await within(f.closed, 30_000, "a flooder's close");
           const errors = f.frames.filter((x) => x.type === "error");
-          if (runtime.name === "deno" && closed.code === 1006) {
-            // Deno tears a closing server socket down as soon as another data frame arrives (its
-            // WebSocket event loop: CLOSING and a data frame means close the resource), with the
-            // flood still unread, so the kernel resets the connection and the client loses the
+          if (runtime.dropsCloseOnIncomingData && closed.code === 1006) {
+            // The runtime tore the closing socket down for the flood still arriving: the client lost the
             // close frame, and often the errors before it. The flooder is cut off all the same.
             assert.ok(errors.length <= MAX_STRIKES + 1, `${errors.length} errors`);
             continue;
@@ -354,11 +332,13 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
         // The room let them go: none of them is a member any more.
         const memberCount = async () =>
           ((await (await fetch(`${main.server.url}/api/rooms/${room}`)).json()) as { members: Frame[] }).members.length;
-        await eventually(async () => assert.equal(await memberCount(), LOAD.perRoom), 10_000);
+        await retry(async () => assert.equal(await memberCount(), LOAD.perRoom), 10_000);
       }));
 
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      it(`graceful shutdown on ${signal}: 1001 for every socket, acked messages kept, exit 0 within 5 s`, async () => {
+      it(`graceful shutdown on ${signal}: 1001 for every socket, acked messages kept, exit 0 within 5 s`, {
+        skip: runtime.ownsShutdown,
+      }, async () => {
         const env = { ...ENV, PARLEY_DB: `${tempDir()}/parley.db` };
         const { server: stopping, load: busy } = await startBed(env);
         let again: RunningServer | undefined;
@@ -373,7 +353,7 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
 
           const started = Date.now();
           const exited = stopping.stop(signal);
-          // Clients reconnect at once on 1001 (src/client.ts does). Once the first 1001 is out, keep
+          // Clients reconnect at once on 1001 (src/client/index.ts does). Once the first 1001 is out, keep
           // knocking until the process is gone: no new connection may be welcomed by a server that
           // is stopping.
           await within(
@@ -381,7 +361,7 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
               for (const c of busy.clients) c.ws.once("close", () => resolve());
             }),
             5000,
-            "no socket was closed after the signal",
+            "a socket to be closed after the signal",
           );
           let gone = false;
           exited.then(() => (gone = true));
@@ -394,7 +374,7 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
               await k.closed;
             }
           })();
-          const code = await within(exited, 10_000, `the server did not exit after ${signal}`);
+          const code = await within(exited, 10_000, `the server to exit after ${signal}`);
           const took = Date.now() - started;
           await knocking;
           console.log(
@@ -406,8 +386,9 @@ export function limitsUnderLoad(runtime: ReliabilityRuntime): void {
           const problems = busy.problems(mark, {
             minNew: MIN_NEW,
             closeCode: 1001,
-            // Seen once in ten runs on Deno: 5 of 30 clients saw 1006, each with a say unanswered.
-            ...(runtime.name === "deno" && { inFlightClose: 1006 }),
+            // A client whose say arrives as its socket closes may lose the 1001 (seen once in ten runs on
+            // Deno: 5 of 30 clients saw 1006, each with a say unanswered).
+            ...(runtime.dropsCloseOnIncomingData ? { inFlightClose: 1006 } : {}),
           });
           assert.deepEqual(problems, [], "the load clients were not all told 1001 after their messages");
           const welcomed = knocks.filter((k) => k.frames.some((f) => f.type === "welcome"));

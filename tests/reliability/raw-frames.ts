@@ -7,8 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { after, afterEach, before, describe, type TestContext, test } from "node:test";
+import { after, afterEach, before, describe, type TestContext } from "node:test";
 import { type Client, type Frame, join, terminateAll } from "../helpers/client.ts";
+import { freshRoom, sayJson } from "../helpers/fixtures.ts";
 import {
   acceptFor,
   closePayload,
@@ -22,13 +23,18 @@ import {
   upgradeRequest,
   type WireFrame,
 } from "../helpers/raw-socket.ts";
+import { type Runtime, type RuntimeName, testsWithTimeout } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer } from "../helpers/server.ts";
-import type { ReliabilityRuntime } from "./suite.ts";
-
-type RuntimeName = ReliabilityRuntime["name"];
 
 // Bursts as large as the tests need, so that the checks after each case never meet the rate limit.
-const ENV = { PARLEY_DB: ":memory:", PARLEY_RATE_BURST: "100000", PARLEY_RATE_PER_SEC: "100000" };
+// Raw-frame cases send bursts of frames; the abuse suite tests the frame budget.
+const ENV = {
+  PARLEY_DB: ":memory:",
+  PARLEY_RATE_BURST: "100000",
+  PARLEY_RATE_PER_SEC: "100000",
+  PARLEY_FRAME_BURST: "100000",
+  PARLEY_FRAME_PER_SEC: "100000",
+};
 const FRAME_LIMIT = 16 * 1024;
 
 /** What the server must do with one hostile input. */
@@ -39,24 +45,6 @@ type Expect =
   | { accept: string }
   /** A runtime gap: no Close and no TCP close, but the socket is dead to the app (the room lets go). */
   | { silent: string };
-
-/** How a runtime fails a connection, where RFC 6455 leaves it a choice. */
-interface FailStyle {
-  /** A Close frame with the code, rather than only dropping the TCP connection (§7.1.7 says MAY). */
-  closeFrame: boolean;
-  /** The TCP connection ends promptly after the closing handshake (§7.1.1: the server SHOULD close first). */
-  tcpCloses: boolean;
-}
-
-const STYLE: Record<RuntimeName, FailStyle> = {
-  node: { closeFrame: true, tcpCloses: true },
-  bun: { closeFrame: true, tcpCloses: true },
-  // Deno drops the TCP connection for a frame it cannot parse; it sends Close 1002 only for bad close codes.
-  deno: { closeFrame: false, tcpCloses: true },
-  // workerd (behind wrangler dev) sends Close 1002/1009 for a frame it cannot parse, then keeps the TCP
-  // connection about 10 s whatever the client answers. See docs/security-notes-raw.md.
-  workers: { closeFrame: true, tcpCloses: false },
-};
 
 const DENO_UNMASKED =
   "Deno 2.9 accepts unmasked client frames (RFC 6455 §5.1 says MUST close); app code cannot see masking";
@@ -109,14 +97,6 @@ const GAPS: Partial<Record<RuntimeName, Record<string, Expect>>> = {
   },
 };
 
-/** Tests a runtime cannot run at all, by name, with the reason. */
-const SKIPS: Partial<Record<RuntimeName, Record<string, string>>> = {
-  workers: {
-    "fragment floods from 10 connections at once leave the server's memory flat":
-      "the server process is wrangler, with workerd as its child, so its RSS says nothing of the runtime's",
-  },
-};
-
 /**
  * The ceiling for RSS growth through ten fragment floods at once: well above what each runtime was seen to
  * use, well below an explosion (ten floods of 20 000 fragments kept at even 1 KB each would be 200 MB).
@@ -132,11 +112,9 @@ function rssKb(pid: number): number {
   return Number(m[1]);
 }
 
-const say = (text: string, ref?: string) => JSON.stringify({ type: "say", text, ...(ref !== undefined && { ref }) });
-
 /** A say frame's bytes with `bad` spliced into its text, so a server that decodes loosely would post it. */
 function sayWithBytes(marker: string, bad: number[]): Buffer {
-  const [head, tail] = say(`${marker}|`).split("|");
+  const [head, tail] = sayJson(`${marker}|`).split("|");
   return Buffer.concat([Buffer.from(head), Buffer.from(bad), Buffer.from(tail)]);
 }
 
@@ -174,16 +152,17 @@ interface Case {
   marker?: string;
 }
 
-let lastRoom = 0;
-const freshRoom = () => `raw-${process.pid}-${++lastRoom}`;
-
 /** Register this topic's tests for one runtime. */
-export function rawFrames(runtime: ReliabilityRuntime): void {
-  const style = STYLE[runtime.name];
+export function rawFrames(runtime: Runtime): void {
+  /** How the runtime fails a connection, where RFC 6455 leaves it a choice. */
+  const style = {
+    /** A Close frame with the code, rather than only dropping the TCP connection (§7.1.7 says MAY). */
+    closeFrame: !runtime.failsWithoutCloseFrame,
+    /** The TCP connection ends promptly after the closing handshake (§7.1.1: the server SHOULD close first). */
+    tcpCloses: !runtime.keepsTcpAfterClose,
+  };
   const gaps = GAPS[runtime.name] ?? {};
-  const skip = (name: string): string | false => runtime.skip?.[name] ?? SKIPS[runtime.name]?.[name] ?? false;
-  const it = (name: string, fn: (t: TestContext) => Promise<void>, timeout = 30_000) =>
-    test(name, { skip: skip(name), timeout }, fn);
+  const it = testsWithTimeout(30_000);
   let server: RunningServer;
 
   const wsPath = (room: string) => `/rooms/${room}/ws`;
@@ -200,12 +179,12 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
   async function stillServing(what: string, listener: Client, speaker: Client) {
     assert.equal(server.proc.exitCode, null, `the server exited after ${what}`);
     const ref = `after-${++said}`;
-    speaker.send(say(`after ${what}`, ref));
+    speaker.send(sayJson(`after ${what}`, ref));
     assert.equal((await speaker.next("ack")).ref, ref, `the speaker's ack after ${what}`);
     // Skipping any message a runtime gap let through before (each is asserted where it happens).
     while ((await listener.next("message")).text !== `after ${what}`);
-    const { client: newcomer } = await join(server.wsUrl + wsPath(freshRoom()));
-    newcomer.send(say("still here", "n"));
+    const { client: newcomer } = await join(server.wsUrl + wsPath(freshRoom("raw")));
+    newcomer.send(sayJson("still here", "n"));
     assert.equal((await newcomer.next("ack")).ref, "n", `a newcomer in another room is acked after ${what}`);
     await newcomer.close();
   }
@@ -276,17 +255,13 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
   }
 
   /** A test that runs `cases` one after another against one pair of bystanders. */
-  const hostile = (name: string, cases: Case[], timeout?: number) =>
-    it(
-      name,
-      async (t) => {
-        const room = freshRoom();
-        const { listener, speaker, close } = await bystanders(room);
-        for (const c of cases) await attack(t, c, room, listener, speaker);
-        await close();
-      },
-      timeout,
-    );
+  const hostile = (name: string, cases: Case[]) =>
+    it(name, async (t) => {
+      const room = freshRoom("raw");
+      const { listener, speaker, close } = await bystanders(room);
+      for (const c of cases) await attack(t, c, room, listener, speaker);
+      await close();
+    });
 
   describe("raw frames", () => {
     before(async () => {
@@ -304,7 +279,7 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
         "reserved opcodes 0x3-0x7 and 0xB-0xF fail the connection with 1002",
         [3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf].map((op) => ({
           name: `opcode 0x${op.toString(16)}`,
-          frames: () => [{ opcode: op, payload: say(`opcode ${op}`) }],
+          frames: () => [{ opcode: op, payload: sayJson(`opcode ${op}`) }],
           expect: { fail: [1002] },
           marker: `opcode ${op}`,
         })),
@@ -313,7 +288,7 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
       hostile("RSV1, RSV2 and RSV3 with no extension fail the connection with 1002", [
         ...[4, 2, 1, 7].map((rsv) => ({
           name: `RSV ${rsv.toString(2).padStart(3, "0")} on a text frame`,
-          frames: () => [{ opcode: OP.text, rsv, payload: say(`rsv ${rsv}`) }],
+          frames: () => [{ opcode: OP.text, rsv, payload: sayJson(`rsv ${rsv}`) }],
           expect: { fail: [1002] },
           marker: `rsv ${rsv}`,
         })),
@@ -324,7 +299,7 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
       hostile("an unmasked client frame fails the connection with 1002 (RFC 6455 §5.1)", [
         {
           name: "unmasked text",
-          frames: () => [{ opcode: OP.text, mask: false, payload: say("unmasked") }],
+          frames: () => [{ opcode: OP.text, mask: false, payload: sayJson("unmasked") }],
           expect: { fail: [1002] },
           marker: "unmasked",
         },
@@ -386,13 +361,13 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
       ]);
 
       it("a 125-byte ping is answered with the same payload (the limit is exact)", async () => {
-        const room = freshRoom();
+        const room = freshRoom("raw");
         const { listener, speaker, close } = await bystanders(room);
         const { raw } = await attacker(room);
         const payload = Buffer.alloc(125, 0x61);
         raw.send({ opcode: OP.ping, payload });
         assert.deepEqual((await raw.next([OP.pong]))?.payload, payload);
-        raw.send({ opcode: OP.text, payload: say("after a big ping", "p") });
+        raw.send({ opcode: OP.text, payload: sayJson("after a big ping", "p") });
         assert.equal((await raw.nextJson())?.type, "message");
         raw.destroy();
         await stillServing("a 125-byte ping", listener, speaker);
@@ -404,15 +379,15 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
       hostile("a continuation frame with no message started fails the connection with 1002", [
         {
           name: "orphan continuation",
-          frames: () => [{ opcode: OP.continuation, payload: say("orphan") }],
+          frames: () => [{ opcode: OP.continuation, payload: sayJson("orphan") }],
           expect: { fail: [1002] },
           marker: "orphan",
         },
         {
           name: "orphan continuation without FIN",
           frames: () => [
-            { opcode: OP.continuation, fin: false, payload: say("orphan2") },
-            { opcode: OP.text, payload: say("text behind an orphan") },
+            { opcode: OP.continuation, fin: false, payload: sayJson("orphan2") },
+            { opcode: OP.text, payload: sayJson("text behind an orphan") },
           ],
           expect: { fail: [1002] },
           marker: "text behind an orphan",
@@ -424,7 +399,7 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
           name: "text inside a fragmented message",
           frames: () => [
             { opcode: OP.text, fin: false, payload: '{"type":"say",' },
-            { opcode: OP.text, payload: say("interleaved") },
+            { opcode: OP.text, payload: sayJson("interleaved") },
             { opcode: OP.continuation, payload: '"text":"outer"}' },
           ],
           expect: { fail: [1002] },
@@ -441,16 +416,16 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
       ]);
 
       it("UTF-8 split across fragments, with a ping between them, is accepted and parsed normally", async () => {
-        const room = freshRoom();
+        const room = freshRoom("raw");
         const { listener, speaker, close } = await bystanders(room);
         const { raw } = await attacker(room);
         const text = "é🦊€ split";
-        const bytes = Buffer.from(say(text, "split"));
+        const bytes = Buffer.from(sayJson(text, "split"));
         // Cut inside the 2-byte é, then inside the 4-byte fox, then inside the 3-byte euro sign.
         const cuts = [bytes.indexOf(0xc3) + 1, bytes.indexOf(0xf0) + 2, bytes.indexOf(0xe2) + 1];
         const ends = [...cuts, bytes.length];
         const parts = ends.map((end, i) => bytes.subarray(i === 0 ? 0 : ends[i - 1], end));
-        assert.equal(Buffer.concat(parts).toString(), say(text, "split"));
+        assert.equal(Buffer.concat(parts).toString(), sayJson(text, "split"));
         raw.send(
           { opcode: OP.text, fin: false, payload: parts[0] },
           { opcode: OP.continuation, fin: false, payload: parts[1] },
@@ -470,7 +445,7 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
       });
 
       it("20 000 one-byte fragments over the frame limit are closed with 1009 at once", async () => {
-        const room = freshRoom();
+        const room = freshRoom("raw");
         const { listener, speaker, close } = await bystanders(room);
         const { raw } = await attacker(room);
         const { bytes } = sayOfSize(20_000, "flood");
@@ -490,7 +465,7 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
       });
 
       it("12 000 one-byte fragments under the frame limit are reassembled into one message", async () => {
-        const room = freshRoom();
+        const room = freshRoom("raw");
         const { listener, speaker, close } = await bystanders(room);
         const { raw } = await attacker(room);
         // One byte per frame splits every multi-byte character of the text across frames.
@@ -508,8 +483,11 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
         await close();
       });
 
-      it("fragment floods from 10 connections at once leave the server's memory flat", async (t) => {
-        const room = freshRoom();
+      it("fragment floods from 10 connections at once leave the server's memory flat", {
+        skip: runtime.ownsMemory,
+        timeout: 60_000,
+      }, async (t) => {
+        const room = freshRoom("raw");
         const { listener, speaker, close } = await bystanders(room);
         const pid = server.proc.pid as number;
         const before = rssKb(pid);
@@ -525,7 +503,7 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
         for (const { raw } of attackers) raw.destroy();
         await stillServing("ten fragment floods", listener, speaker);
         await close();
-      }, 60_000);
+      });
     });
 
     describe("UTF-8 (Autobahn 6)", () => {
@@ -545,7 +523,7 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
         {
           name: "truncated at the end",
           frames: () => [
-            { opcode: OP.text, payload: Buffer.concat([Buffer.from(say("cut")), Buffer.from([0xf0, 0x9f])]) },
+            { opcode: OP.text, payload: Buffer.concat([Buffer.from(sayJson("cut")), Buffer.from([0xf0, 0x9f])]) },
           ],
           expect: { fail: [1007] },
         },
@@ -600,7 +578,7 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
       );
 
       it("a close frame with a valid code is answered with the same code", async () => {
-        const room = freshRoom();
+        const room = freshRoom("raw");
         const { listener, speaker, close } = await bystanders(room);
         for (const code of [1000, 1001, 1003, 1007, 1011, 3000, 4999]) {
           const { raw, you } = await attacker(room);
@@ -623,7 +601,7 @@ export function rawFrames(runtime: ReliabilityRuntime): void {
       /** Send an upgrade with `extra` headers; expect a refusal (431, 400 or a closed connection) or the gap. */
       const headerFlood = (name: string, extra: string[]) =>
         it(`a handshake with ${name} is refused with 431 or 400, or closed`, async (t) => {
-          const room = freshRoom();
+          const room = freshRoom("raw");
           const { listener, speaker, close } = await bystanders(room);
           const key = "dGhlIHNhbXBsZSBub25jZQ==";
           const res = await rawRequest(server.port, upgradeRequest(server.port, wsPath(room), key, extra));

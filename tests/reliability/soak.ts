@@ -6,17 +6,17 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { freshRoom } from "../helpers/fixtures.ts";
 import { Load } from "../helpers/load.ts";
 import { MiB, mib, sampleRss, treeRss } from "../helpers/memory.ts";
+import type { Runtime, RuntimeName } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
-import type { ReliabilityRuntime } from "./suite.ts";
+import { sleep } from "../helpers/wait.ts";
 
 interface SoakPlan {
   rooms: number;
   perRoom: number;
   seconds: number;
-  /** Bound RSS (VmRSS of the server process): false where the server is not one process of ours. */
-  memory: boolean;
 }
 
 // Each client says one message every 2.5 s, so each room of 10 gets 4 a second and every client stays
@@ -46,34 +46,28 @@ const HALF_BOUND = 24 * MiB;
 // After the last client has gone, this long for the runtime to settle before RSS is read again.
 const QUIET_MS = 5000;
 
-const PLANS: Record<ReliabilityRuntime["name"], SoakPlan> = {
-  node: { rooms: 50, perRoom: 10, seconds: 120, memory: true },
+const PLANS: Record<RuntimeName, SoakPlan> = {
+  node: { rooms: 50, perRoom: 10, seconds: 120 },
   // Shorter on Deno and Bun, to keep CI time reasonable; the same load.
-  deno: { rooms: 50, perRoom: 10, seconds: 60, memory: true },
-  bun: { rooms: 50, perRoom: 10, seconds: 60, memory: true },
-  // wrangler dev runs workerd as a child with its own allocator, and memory on Workers is the platform's
-  // (docs/protocol.md, "Workers: where the platform decides"): the same clients for a shorter time,
-  // checking delivery only.
-  workers: { rooms: 50, perRoom: 10, seconds: 30, memory: false },
+  deno: { rooms: 50, perRoom: 10, seconds: 60 },
+  bun: { rooms: 50, perRoom: 10, seconds: 60 },
+  // Where the runtime owns memory (wrangler dev runs workerd as a child with its own allocator), the same
+  // clients for a shorter time, checking delivery only.
+  workers: { rooms: 50, perRoom: 10, seconds: 30 },
 };
 
-let lastRoom = 0;
-function freshRoom(): string {
-  return `soak-${process.pid}-${++lastRoom}`;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Register the soak for one runtime. */
-export function soak(runtime: ReliabilityRuntime): void {
+export function soak(runtime: Runtime): void {
   const plan = PLANS[runtime.name];
+  /** Bound RSS (VmRSS of the server process) only where the server is one process of ours. */
+  const memory = !runtime.ownsMemory;
   const clients = plan.rooms * plan.perRoom;
-  const name = plan.memory
+  const name = memory
     ? `soak: ${clients} clients in ${plan.rooms} rooms for ${plan.seconds} s get every message; RSS stops growing and ends within ${RSS_BOUND / MiB} MiB of where it began`
     : `soak: ${clients} clients in ${plan.rooms} rooms for ${plan.seconds} s get every message`;
 
   describe("soak", () => {
-    test(name, { skip: runtime.skip?.[name] ?? false, timeout: (plan.seconds + 180) * 1000 }, async () => {
+    test(name, { timeout: (plan.seconds + 180) * 1000 }, async () => {
       // Every client has an address of its own (X-Forwarded-For, trusted here; CF-Connecting-IP on
       // Workers), so the per-address cap stays at its default.
       const env = { PARLEY_DB: `${tempDir()}/parley.db`, PARLEY_TRUST_PROXY: "1" };
@@ -83,9 +77,9 @@ export function soak(runtime: ReliabilityRuntime): void {
         server = await startServer(await runtime.command(env), env);
         const pid = server.proc.pid as number;
         const log = (s: string) => console.log(`# ${runtime.name} soak: ${s}`);
-        if (plan.memory) log(`RSS ${mib(treeRss(pid))} with no client`);
+        if (memory) log(`RSS ${mib(treeRss(pid))} with no client`);
 
-        const rooms = Array.from({ length: plan.rooms }, freshRoom);
+        const rooms = Array.from({ length: plan.rooms }, () => freshRoom("soak"));
         load = await Load.start({
           wsUrl: server.wsUrl,
           rooms,
@@ -97,11 +91,11 @@ export function soak(runtime: ReliabilityRuntime): void {
         });
         // Let the joins settle (presence frames, buffers) before the baseline.
         await sleep(2000);
-        const before = plan.memory ? treeRss(pid) : 0;
-        if (plan.memory) log(`RSS ${mib(before)} with ${clients} clients connected, before traffic`);
+        const before = memory ? treeRss(pid) : 0;
+        if (memory) log(`RSS ${mib(before)} with ${clients} clients connected, before traffic`);
 
         const mark = load.mark();
-        const during = plan.memory ? sampleRss(pid, 1000) : undefined;
+        const during = memory ? sampleRss(pid, 1000) : undefined;
         load.resume();
         const started = Date.now();
         for (let left = plan.seconds; left > 0; left -= 15) {
@@ -143,7 +137,7 @@ export function soak(runtime: ReliabilityRuntime): void {
           await sleep(200);
         }
         await sleep(QUIET_MS);
-        if (!plan.memory) return;
+        if (!memory) return;
         const afterRss = treeRss(pid);
         log(
           `RSS before ${mib(before)}, peak during ${mib(during?.peak ?? 0)}, after ${mib(afterRss)} (${afterRss >= before ? "+" : "-"}${mib(Math.abs(afterRss - before))}); bound +${mib(RSS_BOUND)}`,

@@ -108,14 +108,14 @@ describe("room API", () => {
 
   test("GET /api/rooms/:room lists the connected members", async () => {
     const { get, rooms } = setup();
-    rooms.join("lobby", idleConnection(), { ip: ADDRESS, name: "ann" });
+    rooms.join("lobby", idleConnection(), { group: ADDRESS, name: "ann" });
     const body = await (await get("/api/rooms/lobby")).json();
     assert.deepEqual(body.members, [{ id: "1", name: "ann" }]);
   });
 
   test("room names are case-sensitive and up to 64 characters", async () => {
     const { get, rooms } = setup();
-    rooms.join("abc", idleConnection(), { ip: ADDRESS });
+    rooms.join("abc", idleConnection(), { group: ADDRESS });
     assert.equal((await (await get("/api/rooms/ABC")).json()).members.length, 0);
     assert.equal((await get(`/api/rooms/${"a".repeat(64)}`)).status, 200);
   });
@@ -184,7 +184,7 @@ describe("GET /rooms/:room/ws", () => {
   /** Fill the address's connection cap. */
   function capped(env: Env = {}) {
     const s = setup({ PARLEY_MAX_CONNECTIONS_PER_IP: "1", ...env });
-    s.rooms.join("other", idleConnection(), { ip: ADDRESS });
+    s.rooms.join("other", idleConnection(), { group: ADDRESS });
     return s;
   }
 
@@ -214,25 +214,34 @@ describe("GET /rooms/:room/ws", () => {
 
   test("the cap counts from the configured limit, and 0 means no limit", async () => {
     const two = setup({ PARLEY_MAX_CONNECTIONS_PER_IP: "2" });
-    two.rooms.join("a", idleConnection(), { ip: ADDRESS });
+    two.rooms.join("a", idleConnection(), { group: ADDRESS });
     assert.equal((await two.get("/rooms/lobby/ws")).status, 426);
-    two.rooms.join("a", idleConnection(), { ip: ADDRESS });
+    two.rooms.join("a", idleConnection(), { group: ADDRESS });
     assert.equal((await two.get("/rooms/lobby/ws")).status, 429);
 
     const unlimited = setup({ PARLEY_MAX_CONNECTIONS_PER_IP: "0" });
-    for (let i = 0; i < 5; i++) unlimited.rooms.join("a", idleConnection(), { ip: ADDRESS });
+    for (let i = 0; i < 5; i++) unlimited.rooms.join("a", idleConnection(), { group: ADDRESS });
     assert.equal((await unlimited.get("/rooms/lobby/ws")).status, 426);
   });
 
-  test("X-Forwarded-For is the address only when PARLEY_TRUST_PROXY is set", async () => {
+  test("X-Forwarded-For is the address only when PARLEY_TRUST_PROXY is set, counted from the right", async () => {
+    // PROTOCOL-v2 section 5 changes v1's rule: the entry your own proxy appended (the N-th from the
+    // right) is the address; what a client wrote to the left of it is ignored.
     const trusted = setup({ PARLEY_MAX_CONNECTIONS_PER_IP: "1", PARLEY_TRUST_PROXY: "1" });
-    trusted.rooms.join("a", idleConnection(), { ip: "192.0.2.7" });
-    const forwarded = { "X-Forwarded-For": "192.0.2.7, 10.0.0.1" };
+    trusted.rooms.join("a", idleConnection(), { group: "192.0.2.7" });
+    const forwarded = { "X-Forwarded-For": "10.0.0.1, 192.0.2.7" };
     assert.equal((await trusted.get("/rooms/lobby/ws", forwarded)).status, 429);
     assert.equal((await trusted.get("/rooms/lobby/ws", { "X-Forwarded-For": "192.0.2.8" })).status, 426);
+    const forged = { "X-Forwarded-For": "192.0.2.7, 192.0.2.9" };
+    assert.equal((await trusted.get("/rooms/lobby/ws", forged)).status, 426, "a forged left entry is not the address");
+
+    const twoProxies = setup({ PARLEY_MAX_CONNECTIONS_PER_IP: "1", PARLEY_TRUST_PROXY: "2" });
+    twoProxies.rooms.join("a", idleConnection(), { group: "192.0.2.7" });
+    const viaTwo = { "X-Forwarded-For": "10.9.9.9, 192.0.2.7, 10.0.0.2" };
+    assert.equal((await twoProxies.get("/rooms/lobby/ws", viaTwo)).status, 429);
 
     const untrusted = setup({ PARLEY_MAX_CONNECTIONS_PER_IP: "1" });
-    untrusted.rooms.join("a", idleConnection(), { ip: "192.0.2.7" });
+    untrusted.rooms.join("a", idleConnection(), { group: "192.0.2.7" });
     assert.equal((await untrusted.get("/rooms/lobby/ws", forwarded)).status, 426);
   });
 

@@ -112,6 +112,7 @@ function assertPristine(extraKeys: Iterable<string> = []): void {
 /** What the protocol says one frame is, before the rate bucket and the strikes are consulted. */
 type Verdict =
   | { kind: "close"; code: 1003 | 1009 }
+  | { kind: "dropped"; answered: boolean }
   | { kind: "reject"; code: ErrorCode; ref?: string }
   | { kind: "say"; text: string; ref?: string }
   | { kind: "rename"; name: string; ref?: string }
@@ -151,14 +152,17 @@ function judge(data: unknown, config: Config): Verdict {
       if (typeof text !== "string" || !refOk) return badFrame;
       if (text.length > config.maxText) return { kind: "reject", code: "too_long", ...withRef };
       if (text.trim() === "") return badFrame;
+      // C0 and C1 controls other than tab, line feed and carriage return (PROTOCOL-v2 section 5).
+      if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(text)) return badFrame;
       return { kind: "say", text: replaced(text), ...withRef };
     }
     case "rename": {
       const name = own("name");
       if (typeof name !== "string" || !refOk) return badFrame;
-      const trimmed = replaced(name).trim();
+      const trimmed = replaced(name).trim().normalize("NFC");
       const control = /[\u0000-\u001f\u007f-\u009f]/.test(trimmed);
-      if (trimmed.length < 1 || trimmed.length > 32 || control) {
+      const invisible = /[\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/.test(trimmed);
+      if (trimmed.length < 1 || trimmed.length > 32 || control || invisible) {
         return { kind: "reject", code: "bad_name", ...withRef };
       }
       return { kind: "rename", name: trimmed, ...withRef };
@@ -189,6 +193,9 @@ interface Model {
   typingAt: number;
   bucket: number;
   bucketAt: number;
+  frames: number;
+  framesAt: number;
+  limitedAt: number;
   strikes: number;
   strikesAt: number;
 }
@@ -238,20 +245,23 @@ class World {
       typingAt: 0,
       bucket: config.rateBurst,
       bucketAt: T0,
+      frames: config.frameBurst,
+      framesAt: T0,
+      limitedAt: 0,
       strikes: 0,
       strikesAt: 0,
     };
   }
 
   private join(conn: FakeConn, req: { name?: string; token?: string }) {
-    assert.equal(this.room.join(conn, { ip: "10.0.0.1", ...req }, `c${++this.cid}`), true);
+    assert.equal(this.room.join(conn, { group: "10.0.0.1", ...req }, `c${++this.cid}`), true);
   }
 
   /** What a runtime does after the room closed `a`: its close event makes it leave; the client comes back. */
   reconnect() {
     assert.equal(this.room.leave(this.a), true);
     // A fresh connection brings a fresh typing record; move past the throttle so that the protocol's
-    // "one per user per 2 s" and the per-connection record agree (see docs/security-notes-faults.md).
+    // "one per user per 2 s" and the per-connection record agree (docs/security.md, "Not fixed: a reconnect resets the typing throttle").
     this.clock.now += this.config.typingIntervalMs;
     this.a = new FakeConn();
     this.join(this.a, { token: this.token });
@@ -262,7 +272,15 @@ class World {
     );
     assert.deepEqual(this.a2.take(), [], "a second connection of a present user is no news");
     assert.deepEqual(this.b.take(), []);
-    Object.assign(this.model, { bucket: this.config.rateBurst, bucketAt: this.clock.now, strikes: 0, strikesAt: 0 });
+    Object.assign(this.model, {
+      bucket: this.config.rateBurst,
+      bucketAt: this.clock.now,
+      frames: this.config.frameBurst,
+      framesAt: this.clock.now,
+      limitedAt: 0,
+      strikes: 0,
+      strikesAt: 0,
+    });
   }
 
   /** Send one frame from `a` after `dt` ms and check every connection's answer against the oracle. */
@@ -274,9 +292,28 @@ class World {
     let verdict = judge(data, cfg);
     this.retryAfterMs = undefined;
 
-    // The token bucket and the strikes, as docs/protocol.md describes them.
+    // The frame budget (PROTOCOL-v2 section 5): every frame that is read takes from it before it is
+    // parsed; one over it is dropped and struck, and answered at most once a second.
     let retryAfterMs: number | undefined;
-    if (verdict.kind !== "close" && verdict.kind !== "reject" && verdict.kind !== "typing") {
+    let overBudget = false;
+    if (verdict.kind !== "close") {
+      const tokens = Math.min(cfg.frameBurst, m.frames + Math.max(0, ((now - m.framesAt) / 1000) * cfg.framePerSec));
+      m.framesAt = now;
+      if (tokens >= 1) m.frames = tokens - 1;
+      else {
+        m.frames = tokens;
+        overBudget = true;
+        const wait = Math.ceil(((1 - tokens) / cfg.framePerSec) * 1000);
+        const answered = now - m.limitedAt >= 1000;
+        if (answered) {
+          m.limitedAt = now;
+          retryAfterMs = wait;
+        }
+        verdict = { kind: "dropped", answered };
+      }
+    }
+    // The token bucket and the strikes, as docs/protocol.md describes them.
+    if (verdict.kind !== "close" && verdict.kind !== "reject" && verdict.kind !== "typing" && !overBudget) {
       const tokens = Math.min(cfg.rateBurst, m.bucket + Math.max(0, ((now - m.bucketAt) / 1000) * cfg.ratePerSec));
       m.bucketAt = now;
       if (tokens >= 1) m.bucket = tokens - 1;
@@ -291,7 +328,7 @@ class World {
       }
     }
     let struckOut = false;
-    if (verdict.kind === "reject") {
+    if (verdict.kind === "reject" || verdict.kind === "dropped") {
       if (now - m.strikesAt > cfg.strikeWindowMs) {
         m.strikes = 0;
         m.strikesAt = now;
@@ -310,6 +347,17 @@ class World {
     };
 
     switch (verdict.kind) {
+      case "dropped": {
+        const answer = { type: "error", code: "rate_limited", message: "too many frames: slow down", retryAfterMs };
+        expect(verdict.answered ? [answer as ServerFrame] : nothing, nothing, nothing);
+        assert.deepEqual(closes, struckOut ? [1008] : []);
+        if (struckOut) {
+          this.reconnect();
+          return "close 1008";
+        }
+        this.retryAfterMs = retryAfterMs;
+        return verdict.answered ? "rate_limited" : "dropped";
+      }
       case "close":
         expect(nothing, nothing, nothing);
         assert.deepEqual(closes, [verdict.code]);
@@ -550,6 +598,8 @@ const generous = (over: Partial<Config>): Config => ({
   ...loadConfig({}),
   rateBurst: 1e9,
   ratePerSec: 1e9,
+  frameBurst: 1e9,
+  framePerSec: 1e9,
   maxStrikes: 1e9,
   ...over,
 });
@@ -703,7 +753,7 @@ describe("fuzz: the receive path", () => {
           const next = new Map<FakeConn, number>();
           const open = () => {
             const conn = new FakeConn();
-            rooms.join(room, conn, { ip, name: "fuzzer" });
+            rooms.join(room, conn, { group: ip, name: "fuzzer" });
             return conn;
           };
           // Index 3 is a socket that never joined (its join failed): its frames must go nowhere.

@@ -3,11 +3,12 @@ import { describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { type Config, loadConfig } from "../../src/config.ts";
 import type { Message, ServerFrame, WelcomeFrame } from "../../src/protocol/index.ts";
-import { type Defer, type JoinRequest, type Publish, Room, utf8Length } from "../../src/room.ts";
+import { type Defer, type JoinRequest, type Publish, Room } from "../../src/room.ts";
 import { Rooms } from "../../src/rooms.ts";
 import type { Connection, SessionRecord } from "../../src/session.ts";
 import { statementDriver } from "../../src/store/statements.ts";
 import { SqlStore } from "../../src/store/store.ts";
+import { utf8Length } from "../../src/text.ts";
 
 const T0 = 1_700_000_000_000;
 const ROOM = "lobby";
@@ -77,7 +78,7 @@ function setup({ config: over = {}, prefill = 0, defer, publish }: Setup = {}) {
   const room = new Room(ROOM, { store, config, now: () => clock.now, defer, publish });
   let cid = 0;
   const join = (req: Partial<JoinRequest> = {}, conn = new FakeConn()) => {
-    room.join(conn, { ip: "10.0.0.1", ...req }, String(++cid));
+    room.join(conn, { group: "10.0.0.1", ...req }, String(++cid));
     return conn;
   };
   const send = (conn: FakeConn, frame: object) => room.receive(conn, JSON.stringify(frame));
@@ -250,7 +251,7 @@ describe("Room: joining and leaving", () => {
     a.take();
     b.take();
     const c = new FakeConn();
-    assert.equal(room.join(c, { ip: "10.0.0.1", name: "cat" }, "x"), false);
+    assert.equal(room.join(c, { group: "10.0.0.1", name: "cat" }, "x"), false);
     assert.deepEqual(c.sent, []);
     assert.deepEqual(c.closed, [{ code: 1013, reason: "room_full" }]);
     assert.deepEqual(a.take(), []);
@@ -731,11 +732,11 @@ describe("Room: a member whose close runs its leave (Bun, close deferred by the 
     const store = newStore();
     const rooms = new Rooms(store, { ...loadConfig({}) }, { defer: (fn) => void queue.push(fn) });
     const y = new BunConn((c) => rooms.leave(c));
-    rooms.join("r", y, { ip: "1.1.1.1" });
+    rooms.join("r", y, { group: "1.1.1.1" });
     rooms.receive(y, JSON.stringify({ type: "say", text: "pending" }));
     y.buffered = loadConfig({}).maxQueueBytes + 1;
     const z = new FakeConn();
-    rooms.join("r", z, { ip: "2.2.2.2" });
+    rooms.join("r", z, { group: "2.2.2.2" });
     await endOfTurn();
     assert.deepEqual(y.closed, [{ code: 1013, reason: "slow_reader" }]);
     assert.equal(rooms.active, 1);
@@ -984,9 +985,9 @@ describe("Rooms", () => {
     const c1 = new FakeConn();
     const c2 = new FakeConn();
     const c3 = new FakeConn();
-    rooms.join("r1", c1, { ip: "1.1.1.1" });
-    rooms.join("r2", c2, { ip: "1.1.1.1" });
-    rooms.join("r1", c3, { ip: "2.2.2.2" });
+    rooms.join("r1", c1, { group: "1.1.1.1" });
+    rooms.join("r2", c2, { group: "1.1.1.1" });
+    rooms.join("r1", c3, { group: "2.2.2.2" });
     assert.equal(rooms.connectionsFrom("1.1.1.1"), 2);
     assert.equal(rooms.connectionsFrom("2.2.2.2"), 1);
     assert.equal(rooms.connectionsFrom("3.3.3.3"), 0);
@@ -1002,9 +1003,9 @@ describe("Rooms", () => {
 
   test("a refused join (room full) is not counted", () => {
     const { rooms } = host({ maxMembers: 1 });
-    rooms.join("r", new FakeConn(), { ip: "1.1.1.1" });
+    rooms.join("r", new FakeConn(), { group: "1.1.1.1" });
     const refused = new FakeConn();
-    rooms.join("r", refused, { ip: "1.1.1.1" });
+    rooms.join("r", refused, { group: "1.1.1.1" });
     assert.deepEqual(refused.closed, [{ code: 1013, reason: "room_full" }]);
     assert.equal(rooms.connectionsFrom("1.1.1.1"), 1);
   });
@@ -1015,9 +1016,9 @@ describe("Rooms", () => {
     const a = new FakeConn();
     const b = new FakeConn();
     const c = new FakeConn();
-    rooms.join("r1", a, { ip: "1.1.1.1", name: "ann" });
-    rooms.join("r1", b, { ip: "1.1.1.1" });
-    rooms.join("r2", c, { ip: "1.1.1.1" });
+    rooms.join("r1", a, { group: "1.1.1.1", name: "ann" });
+    rooms.join("r1", b, { group: "1.1.1.1" });
+    rooms.join("r2", c, { group: "1.1.1.1" });
     assert.equal(rooms.active, 2);
     rooms.receive(a, JSON.stringify({ type: "say", text: "kept" }));
     const epoch = a.welcome.epoch;
@@ -1028,7 +1029,7 @@ describe("Rooms", () => {
     assert.deepEqual(rooms.info("r1"), { room: "r1", epoch, seq: 1, members: [] });
 
     const back = new FakeConn();
-    rooms.join("r1", back, { ip: "1.1.1.1", token: a.welcome.token });
+    rooms.join("r1", back, { group: "1.1.1.1", token: a.welcome.token });
     assert.deepEqual([back.welcome.epoch, back.welcome.seq, back.user], [epoch, 1, { id: "1", name: "ann" }]);
     assert.deepEqual(seqs(back.welcome.messages), [1]);
   });
@@ -1037,8 +1038,8 @@ describe("Rooms", () => {
     const { rooms } = host();
     const a = new FakeConn();
     const other = new FakeConn();
-    rooms.join("r1", a, { ip: "1.1.1.1" });
-    rooms.join("r2", other, { ip: "1.1.1.1" });
+    rooms.join("r1", a, { group: "1.1.1.1" });
+    rooms.join("r2", other, { group: "1.1.1.1" });
     a.take();
     other.take();
     rooms.receive(a, JSON.stringify({ type: "say", text: "x" }));
@@ -1054,7 +1055,7 @@ describe("Rooms", () => {
     assert.deepEqual(info, { room: "never-used", epoch: info.epoch, seq: 0, members: [] });
     assert.equal(typeof info.epoch, "string");
     assert.equal(rooms.info("never-used").epoch, info.epoch, "the epoch is stable");
-    rooms.join("used", new FakeConn(), { ip: "1.1.1.1", name: "ann" });
+    rooms.join("used", new FakeConn(), { group: "1.1.1.1", name: "ann" });
     assert.deepEqual(rooms.info("used").members, [{ id: "1", name: "ann" }]);
   });
 
@@ -1069,9 +1070,9 @@ describe("Rooms", () => {
   test("shutdown closes every connection in every room with 1001", () => {
     const { rooms } = host();
     const conns = [new FakeConn(), new FakeConn(), new FakeConn()];
-    rooms.join("r1", conns[0], { ip: "1.1.1.1" });
-    rooms.join("r1", conns[1], { ip: "1.1.1.1" });
-    rooms.join("r2", conns[2], { ip: "2.2.2.2" });
+    rooms.join("r1", conns[0], { group: "1.1.1.1" });
+    rooms.join("r1", conns[1], { group: "1.1.1.1" });
+    rooms.join("r2", conns[2], { group: "2.2.2.2" });
     rooms.shutdown();
     for (const c of conns) assert.deepEqual(closeCodes(c), [1001]);
   });

@@ -26,9 +26,12 @@ function record(over: Partial<SessionRecord> = {}): SessionRecord {
     uid: "7",
     name: "ann",
     token: "t",
-    ip: "10.0.0.1",
+    group: "10.0.0.1",
     bucket: 10,
     bucketAt: T0,
+    frames: 60,
+    framesAt: T0,
+    limitedAt: 0,
     strikes: 0,
     strikesAt: 0,
     typingAt: 0,
@@ -184,7 +187,7 @@ describe("SessionRecord fields: each is classified for hibernation", () => {
         saved = r;
       },
     };
-    room.join(conn, { ip: "10.0.0.1", name: "ann" }, "c1");
+    room.join(conn, { group: "10.0.0.1", name: "ann" }, "c1");
     room.receive(conn, JSON.stringify({ type: "say", text: "hi" }));
     assert.ok(saved);
     const unclassified = Object.keys(saved).filter((k) => !Object.hasOwn(RECORD_FIELDS, k));
@@ -198,6 +201,6 @@ describe("SessionRecord fields: each is classified for hibernation", () => {
   });
 
   test("the durable fields are the identity and the address; the per-frame state is transient", () => {
-    assert.deepEqual([...DURABLE_FIELDS].sort(), ["cid", "ip", "name", "room", "token", "uid"]);
+    assert.deepEqual([...DURABLE_FIELDS].sort(), ["cid", "group", "name", "room", "token", "uid"]);
   });
 });

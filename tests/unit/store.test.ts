@@ -134,9 +134,9 @@ describe("SqlStore", () => {
     );
     const a2 = store.createUser("a", () => "bob", "ta2");
     const b1 = store.createUser("b", (id) => `guest-${id}`, "tb1");
-    assert.deepEqual(a1, { id: "1", name: "guest-1", token: "ta1" });
-    assert.deepEqual(a2, { id: "2", name: "bob", token: "ta2" });
-    assert.deepEqual(b1, { id: "1", name: "guest-1", token: "tb1" });
+    assert.deepEqual(a1, { id: "1", name: "guest-1", token: "ta1", posted: false });
+    assert.deepEqual(a2, { id: "2", name: "bob", token: "ta2", posted: false });
+    assert.deepEqual(b1, { id: "1", name: "guest-1", token: "tb1", posted: false });
     assert.deepEqual(names, ["1"]);
     assert.equal(store.meta("a").lastUserId, 2);
     assert.equal(store.meta("b").lastUserId, 1);
@@ -224,7 +224,7 @@ describe("a file-backed store", () => {
     const second = new SqlStore(statementDriver(new Database(path)));
     try {
       assert.deepEqual(second.meta("a"), { epoch: meta.epoch, seq: 3, lastUserId: 1 });
-      assert.deepEqual(second.userByToken("a", "tok"), { id: "1", name: "anna", token: "tok" });
+      assert.deepEqual(second.userByToken("a", "tok"), { id: "1", name: "anna", token: "tok", posted: false });
       assert.deepEqual(second.after("a", 0), [message(1), message(2), message(3)]);
       assert.equal(second.createUser("a", () => "bob", "tok2").id, "2");
     } finally {

@@ -1,15 +1,17 @@
 /**
  * What only Workers has: real hibernation under `wrangler dev`, a restart on the same persisted state,
- * and a bundle that `wrangler deploy` would upload.
+ * a bundle that `wrangler deploy` would upload, and a test server that never reloads on a file change.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, utimesSync } from "node:fs";
 import { join as joinPath } from "node:path";
 import { after, afterEach, describe, test } from "node:test";
 import { type Frame, join, terminateAll } from "../helpers/client.ts";
+import { say } from "../helpers/fixtures.ts";
+import { runtimes } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
-import { wranglerDev } from "../helpers/wrangler.ts";
+import { eventually, sleep } from "../helpers/wait.ts";
 
 const WOKE = /parley: room woke from hibernation with (\d+) sockets/g;
 // wrangler dev evicts an idle object after about 10 s (../shared/PITFALLS.md); leave it room to do so.
@@ -17,7 +19,7 @@ const QUIET_MS = 15_000;
 
 const servers: RunningServer[] = [];
 async function start(env: Record<string, string>) {
-  const server = await startServer(await wranglerDev(env), env);
+  const server = await startServer(await runtimes.workers.command(env), env);
   servers.push(server);
   return server;
 }
@@ -25,10 +27,9 @@ const wakes = (server: RunningServer) => [...server.output().matchAll(WOKE)].map
 /** The wake-up lines once there are `count` of them; workerd's log reaches us a moment after the frames. */
 async function wakesWhen(server: RunningServer, count: number, timeoutMs = 3000): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
-  while (wakes(server).length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (wakes(server).length < count && Date.now() < deadline) await sleep(50);
   return wakes(server);
 }
-const say = (text: string) => ({ type: "say", text, ref: text });
 
 afterEach(() => terminateAll());
 after(async () => {
@@ -43,16 +44,16 @@ describe("workers: hibernation", () => {
     const bob = await join(url({ name: "bob" }));
     await ann.client.next("joined");
     for (const text of ["one", "two"]) {
-      ann.client.send(say(text));
+      ann.client.send(say(text, text));
       await ann.client.next("ack");
       await bob.client.next("message");
     }
     assert.deepEqual(wakes(server), [], "the room has not slept yet");
 
     // Quiet: no frame either way, no timer in the object, so the platform evicts it.
-    await new Promise((r) => setTimeout(r, QUIET_MS));
+    await sleep(QUIET_MS);
 
-    bob.client.send(say("three"));
+    bob.client.send(say("three", "three"));
     const three = await ann.client.next("message");
     assert.deepEqual(await wakesWhen(server, 1), [2], "a fresh instance rebuilt the room from its 2 sockets");
     assert.equal(three.seq, 3);
@@ -89,12 +90,12 @@ describe("workers: hibernation", () => {
   test("keep-alive pings are answered without waking the room", { timeout: 90_000 }, async () => {
     const server = await start({ PARLEY_DB: ":memory:" });
     const ann = await join(`${server.wsUrl}/rooms/pinger/ws`);
-    await new Promise((r) => setTimeout(r, QUIET_MS));
+    await sleep(QUIET_MS);
     ann.client.send({ type: "ping" });
     assert.equal((await ann.client.next("pong")).type, "pong");
     // Long enough for a wake-up line to show, had the ping woken the object.
     assert.deepEqual(await wakesWhen(server, 1, 2000), [], "the platform answered the ping");
-    ann.client.send(say("hello"));
+    ann.client.send(say("hello", "hello"));
     assert.equal((await ann.client.next("ack")).seq, 1);
     assert.deepEqual(await wakesWhen(server, 1), [1], "a real frame wakes it: the object had been evicted");
     await ann.client.close();
@@ -110,7 +111,7 @@ describe("workers: restart", () => {
     const url = () => `${server.wsUrl}/rooms/lasting/ws?name=ann`;
     const ann = await join(url());
     for (const text of ["a", "b"]) {
-      ann.client.send(say(text));
+      ann.client.send(say(text, text));
       await ann.client.next("ack");
     }
     await server.stop("SIGINT");
@@ -126,7 +127,7 @@ describe("workers: restart", () => {
       (back.welcome.messages as Frame[]).map((m) => m.text),
       ["a", "b"],
     );
-    back.client.send(say("c"));
+    back.client.send(say("c", "c"));
     assert.equal((await back.client.next("message")).seq, 3);
     await back.client.close();
   });
@@ -159,7 +160,31 @@ describe("workers: configuration", () => {
     const res = await fetch(`${server.url}/healthz`);
     assert.equal(res.status, 500);
     assert.equal((await res.json()).error.code, "internal");
-    await new Promise((r) => setTimeout(r, 200));
-    assert.match(server.output(), /PARLEY_MAX_TEXT must be a whole number/);
+    // workerd's log reaches us a moment after the response (120–200 ms seen), so wait for the line.
+    const named = /PARLEY_MAX_TEXT must be a whole number/;
+    await eventually(
+      () => named.test(server.output()),
+      () => `the log to name the variable:\n${server.output()}`,
+    );
+  });
+});
+
+describe("workers: no watcher", () => {
+  test("a test server neither rebuilds nor reloads when a source file or wrangler.toml changes", {
+    timeout: 90_000,
+  }, async () => {
+    const server = await start({ PARLEY_DB: ":memory:" });
+    const ann = await join(`${server.wsUrl}/rooms/steady/ws`);
+    // A touch, not an edit: a new modification time is what wrangler's watchers react to.
+    const now = new Date();
+    for (const file of ["src/config.ts", "src/adapter/workers/index.ts", "wrangler.toml"]) utimesSync(file, now, now);
+    await sleep(2500);
+    // From the start: a watcher's first scan also used to rebuild, at whatever point of a test it ended.
+    assert.doesNotMatch(server.output(), /changed, restarting|Reloading local server|updated and ready/);
+    // The same socket still works: a reload would have dropped it.
+    ann.client.send(say("still here", "still"));
+    assert.equal((await ann.client.next("ack")).seq, 1);
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+    await ann.client.close();
   });
 });

@@ -9,13 +9,15 @@
 import { DurableObject } from "cloudflare:workers";
 import type { WSContext } from "hono/ws";
 import { createApp, selectProtocol, socketEvents } from "../../app.ts";
-import { type Env, loadConfig } from "../../config.ts";
+import { loadConfig } from "../../config.ts";
+import { addressGroup } from "../../limits.ts";
 import { Rooms } from "../../rooms.ts";
 import { type Connection, DURABLE_FIELDS, type SessionRecord } from "../../session.ts";
 import { type SqlDriver, SqlStore } from "../../store/store.ts";
 import { durableWebSocket } from "./do-websocket.ts";
+import { varsOf } from "./vars.ts";
 
-const ipTag = (ip: string) => `ip:${ip}`;
+const groupTag = (group: string) => `ip:${group}`;
 
 /** The store's driver over a Durable Object's SQLite (`ctx.storage.sql`), synchronous like the others. */
 function durableSql(storage: DurableObjectStorage): SqlDriver {
@@ -67,35 +69,32 @@ function durableConnection(raw: WebSocket): Connection {
 
 const connection = (ws: WSContext) => durableConnection(ws.raw as WebSocket);
 
-/** A Worker's `[vars]` as strings, for `loadConfig`; bindings are left out. */
-export function varsOf(env: object): Env {
-  // wrangler.toml may give a limit as a TOML number (PARLEY_MAX_TEXT = 4000); it arrives as a number.
-  return Object.fromEntries(
-    Object.entries(env)
-      .filter(([, v]) => typeof v === "string" || typeof v === "number" || typeof v === "boolean")
-      .map(([k, v]) => [k, String(v)]),
-  );
-}
-
 /** The Durable Object class behind every room on Workers. */
 export class ChatRoom extends DurableObject {
   private readonly app;
   private readonly dispatch;
+  private readonly rooms: Rooms;
+  private readonly store: SqlStore;
+  private readonly guestTtlMs: number;
 
   constructor(ctx: DurableObjectState, env: object) {
     super(ctx, env);
     // On Workers the address is always Cloudflare's; no proxy header is trusted.
-    const config = { ...loadConfig(varsOf(env)), trustProxy: false };
-    const store = new SqlStore(durableSql(ctx.storage));
+    const config = { ...loadConfig(varsOf(env)), trustProxy: 0 };
+    // The object's id makes its epochs its own without a write: naming a room stores nothing.
+    const store = new SqlStore(durableSql(ctx.storage), { salt: ctx.id.toString() });
     const rooms = new Rooms(store, config, {
-      connectionsFrom: (ip) => ctx.getWebSockets(ipTag(ip)).length,
+      connectionsFrom: (group) => ctx.getWebSockets(groupTag(group)).length,
+      // The alarm forgets guests: unlike a timer, it does not keep the object from hibernating.
+      guestAway: (at) => void this.forgetAt(at + config.guestTtlMs),
       // Each event's writes would commit on their own (a write to disk per message, most of a message's
       // cost under wrangler dev); a zero-delay timer lets the says of the events waiting behind this one
       // in, so they commit together. The output gate still holds every send until its commit is durable.
       defer: (fn) => void setTimeout(fn, 0),
     });
     const { upgradeWebSocket, dispatch } = durableWebSocket(ctx, {
-      tags: (c) => [ipTag(c.req.header("cf-connecting-ip") ?? "unknown")],
+      // The Worker refused a request without CF-Connecting-IP before it reached the object.
+      tags: (c) => [groupTag(addressGroup(c.req.header("cf-connecting-ip") ?? ""))],
       protocol: (c) => selectProtocol(c.req.header("sec-websocket-protocol")),
       rehydrate: () => socketEvents(rooms, connection),
     });
@@ -105,8 +104,15 @@ export class ChatRoom extends DurableObject {
       rooms,
       config,
       connection,
-      clientAddress: (c) => c.req.header("cf-connecting-ip") ?? "unknown",
+      clientAddress: (c) => c.req.header("cf-connecting-ip") ?? "",
+      // The Worker took the connection attempt before it woke this object, and a Durable Object has no
+      // listen address: the Host is checked (when PARLEY_ALLOWED_HOSTS is set) in the Worker.
+      connectRate: () => 0,
+      loopback: false,
     });
+    this.rooms = rooms;
+    this.store = store;
+    this.guestTtlMs = config.guestTtlMs;
     // A woken object rebuilds its members from the sockets the platform kept, without running onOpen.
     const kept = ctx.getWebSockets();
     for (const ws of kept) rooms.restore(durableConnection(ws));
@@ -114,6 +120,19 @@ export class ChatRoom extends DurableObject {
     if (kept.length > 0) console.log(`parley: room woke from hibernation with ${kept.length} sockets`);
     // The exact frame {"type":"ping"} is answered by the platform without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
+  }
+
+  /** Make sure the alarm fires by `at` (an earlier one already set stays). */
+  private async forgetAt(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** Forget the guests whose TTL ran out, and wake again for the next one. */
+  async alarm(): Promise<void> {
+    this.rooms.forgetGuests(Date.now());
+    const next = this.store.nextGuestAway();
+    if (next !== undefined) await this.forgetAt(next + this.guestTtlMs);
   }
 
   fetch(request: Request): Response | Promise<Response> {

@@ -1,16 +1,20 @@
 /**
- * Workers entry: a small Hono front that serves the page, health and room creation itself, checks room
- * names and origins, and forwards each room's socket and API calls to that room's Durable Object.
- * Cloudflare places the objects; one room never shares a thread with another.
+ * Workers entry: a small Hono front that serves the page, health and room creation itself, runs the
+ * socket checks up to the connect rate (Host, room, origin, and the edge-wide limiter), and forwards each
+ * room's socket and API calls to that room's Durable Object. Cloudflare places the objects; one room
+ * never shares a thread with another.
  */
 import { createEdgeApp } from "../../app.ts";
 import { ConfigError, loadConfig } from "../../config.ts";
-import { varsOf } from "./chat-room.ts";
+import type { ConnectLimiter } from "./connect-limiter.ts";
+import { varsOf } from "./vars.ts";
 
 export { ChatRoom } from "./chat-room.ts";
+export { ConnectLimiter } from "./connect-limiter.ts";
 
 interface Bindings {
   ROOMS: DurableObjectNamespace;
+  LIMITER: DurableObjectNamespace<ConnectLimiter>;
 }
 
 // Built on the first request: the env (and so the configuration) is fixed for the life of a deploy.
@@ -21,6 +25,9 @@ export default {
     try {
       app ??= createEdgeApp({
         config: loadConfig(varsOf(env)),
+        // Cloudflare sets it on every request from the internet; a request without it is refused.
+        clientAddress: (c) => c.req.header("cf-connecting-ip") || undefined,
+        connectRate: (group) => env.LIMITER.get(env.LIMITER.idFromName(group)).take(),
         // idFromName: the same room name always reaches the same object, wherever Cloudflare placed it.
         forward: (room, req) => env.ROOMS.get(env.ROOMS.idFromName(room)).fetch(req),
       });

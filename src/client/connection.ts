@@ -1,0 +1,356 @@
+/**
+ * The connection: one user in one room, over one socket at a time. It owns the socket's life (open,
+ * keep-alive, drop, backoff, stop) and the dispatch of frames; the outbox, the requests, the rename and
+ * the gap paging are parts it drives, each working through a Link. index.ts states what it promises.
+ */
+import { CLIENT_GAVE_UP, CLOSE, SUBPROTOCOL, TYPING_INTERVAL_MS } from "../protocol/constants.ts";
+import type {
+  AckFrame,
+  ClientFrame,
+  ErrorFrame,
+  HistoryPage,
+  Message,
+  PongFrame,
+  ServerFrame,
+  User,
+  WelcomeFrame,
+} from "../protocol/index.ts";
+import { Emitter } from "./emitter.ts";
+import { ParleyError } from "./errors.ts";
+import { GapFiller } from "./gaps.ts";
+import { CONNECT_TIMEOUT_MS, diagnose, joinQuery, socketPath } from "./handshake.ts";
+import { KeepAlive } from "./keepalive.ts";
+import type { Link } from "./link.ts";
+import { Outbox } from "./outbox.ts";
+import { afterClose, afterRefusal, backoffDelay } from "./reconnect.ts";
+import { Renamer } from "./rename.ts";
+import { Requests } from "./requests.ts";
+import { type Timer, Timers } from "./timers.ts";
+import type {
+  ClientEvents,
+  ConnectionState,
+  ConnectOptions,
+  QueuedMessage,
+  SocketConstructor,
+  SocketLike,
+  StateChange,
+} from "./types.ts";
+
+/** What a runtime reports for a socket lost without a close frame, and so what a socket given up on reports. */
+const ABNORMAL_CLOSURE = 1006;
+/** `readyState` of an open WebSocket. */
+const OPEN = 1;
+
+/** One user's connection to one room, reconnecting and resuming until it is stopped. */
+export class ParleyClient extends Emitter<ClientEvents> {
+  state: ConnectionState = "connecting";
+  /** This user, once welcomed. */
+  me?: User;
+  /** The connected users, by id. */
+  readonly members = new Map<string, User>();
+  /** The last `seq` delivered, and the epoch it belongs to. */
+  seq = 0;
+  epoch?: string;
+  token?: string;
+  name?: string;
+
+  private readonly opts: ConnectOptions;
+  private readonly wsBase: string;
+  private readonly httpBase: string;
+  private readonly random: () => number;
+  private readonly refPrefix: string;
+  private lastRef = 0;
+  private readonly timers = new Timers();
+  private readonly outbox: Outbox;
+  private readonly requests: Requests;
+  private readonly renamer: Renamer;
+  private readonly gaps: GapFiller;
+  private readonly keepAlive: KeepAlive;
+  private socket?: SocketLike;
+  /** The current socket opened: its close is a drop, not a refused handshake. */
+  private opened = false;
+  /** Attempts since the last welcome, for the backoff. */
+  private attempt = 0;
+  private lastTyping = 0;
+  private connectTimer?: Timer;
+
+  constructor(baseUrl: string, options: ConnectOptions) {
+    super();
+    this.opts = options;
+    this.name = options.name;
+    this.token = options.token;
+    this.random = options.random ?? Math.random;
+    const base = baseUrl.replace(/\/+$/, "");
+    this.wsBase = base.replace(/^http/, "ws");
+    this.httpBase = base.replace(/^ws/, "http");
+    this.refPrefix = Math.floor(this.random() * 36 ** 6).toString(36);
+    const client = this;
+    const link: Link = {
+      get live() {
+        return client.state === "live";
+      },
+      get open() {
+        return client.socket?.readyState === OPEN;
+      },
+      send: (frame) => this.send(frame),
+      nextRef: (prefix) => this.nextRef(prefix),
+      timers: this.timers,
+    };
+    this.outbox = new Outbox(link, (queue) => this.emit("queue", queue));
+    this.requests = new Requests(link);
+    this.renamer = new Renamer(link);
+    this.gaps = new GapFiller(this.requests, this.timers, (before, limit) => this.history(before, limit));
+    this.keepAlive = new KeepAlive(link, options, () => this.socket && this.abandon(this.socket, "no answer to ping"));
+    this.openSocket();
+    // Listeners attach after the constructor; tell them where things start.
+    queueMicrotask(() => this.state === "connecting" && this.emit("state", { state: "connecting" }));
+  }
+
+  /** Post a message. It waits in the queue while offline; resolves with its ack once committed. */
+  say(text: string): Promise<AckFrame> {
+    // A stopped client never reconnects, so a queued message would wait forever.
+    if (this.state === "stopped") return Promise.reject(new ParleyError("stopped", "not sent: the client stopped"));
+    return this.outbox.add(text);
+  }
+
+  /**
+   * Change the display name; resolves with this user once the room has it. Offline, the name is asked for
+   * on the next join. A later rename supersedes an earlier one still on its way.
+   */
+  rename(name: string): Promise<User> {
+    if (this.state === "stopped") return Promise.reject(new ParleyError("stopped", "the client stopped"));
+    this.renamer.supersede();
+    if (this.state === "live" && this.me?.name === name) return Promise.resolve(this.me);
+    this.name = name;
+    return this.renamer.ask(name);
+  }
+
+  /** Tell the others this user is typing; calls closer than the server's relay interval send nothing. */
+  typing(): void {
+    const now = Date.now();
+    if (this.state !== "live" || now - this.lastTyping < TYPING_INTERVAL_MS) return;
+    this.lastTyping = now;
+    this.send({ type: "typing" });
+  }
+
+  /** Older messages: the newest `limit` (at most 100) before `before`, oldest first. */
+  history(before: number, limit = 50): Promise<HistoryPage> {
+    return this.requests.ask<HistoryPage>("h", (ref) => ({ type: "history", before, limit, ref }));
+  }
+
+  /** Round trip to the server (it takes a token from the rate bucket, unlike the keep-alive). */
+  ping(): Promise<PongFrame> {
+    return this.requests.ask<PongFrame>("p", (ref) => ({ type: "ping", ref }));
+  }
+
+  /** The messages said but not yet acknowledged, oldest first. */
+  queued(): QueuedMessage[] {
+    return this.outbox.list();
+  }
+
+  /** Leave for good: close normally and stop reconnecting. Unsent messages are rejected. */
+  close(): void {
+    this.stop(CLOSE.normal, "closed by the client");
+  }
+
+  // ---- the socket's life ------------------------------------------------------------------
+
+  private openSocket() {
+    const Socket = this.opts.WebSocket ?? (globalThis.WebSocket as unknown as SocketConstructor | undefined);
+    if (!Socket) throw new Error("no WebSocket here: pass one as options.WebSocket (on Node 20, ws's)");
+    const query = joinQuery({ name: this.name, token: this.token, epoch: this.epoch, seq: this.seq });
+    const ws = new Socket(`${this.wsBase}${socketPath(this.opts.room)}?${query}`, [SUBPROTOCOL]);
+    this.socket = ws;
+    this.opened = false;
+    // A server that accepts the connection and then says nothing would leave the handshake open for ever.
+    this.connectTimer = this.timers.after(this.opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, () =>
+      this.abandon(ws, "the handshake timed out"),
+    );
+    ws.onopen = () => {
+      this.opened = true;
+      this.connectTimer?.cancel();
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data !== "string") return;
+      this.keepAlive.heard();
+      let frame: ServerFrame;
+      try {
+        frame = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (!this.gaps.defer(frame)) this.onFrame(frame);
+    };
+    ws.onclose = (ev) => {
+      if (this.socket === ws) void this.dropped(ev.code, ev.reason);
+    };
+    ws.onerror = () => {};
+  }
+
+  private async dropped(code: number, reason: string) {
+    this.socket = undefined;
+    this.forgetSocket("the connection closed");
+    if (this.state === "stopped") return;
+    let next = afterClose(code, reason);
+    if (!this.opened) {
+      const fetcher = this.opts.fetch ?? globalThis.fetch;
+      const why = await diagnose(`${this.httpBase}${socketPath(this.opts.room)}`, fetcher, this.timers);
+      // close() may have run while the GET was out.
+      if ((this.state as ConnectionState) === "stopped") return;
+      next = afterRefusal(code, reason, why);
+    }
+    if (next.stop) return this.stop(next.code, next.reason);
+    const delay = backoffDelay(this.attempt++, next.floorMs, this.opts.backoff, this.random);
+    // Started before the listeners hear of it, so that a close() from one of them clears it.
+    this.timers.after(delay, () => this.openSocket());
+    this.setState({ state: "reconnecting", code: next.code, reason: next.reason, retryInMs: delay });
+  }
+
+  /** What belonged to the socket that is gone: every timer, the deferred frames, the requests. */
+  private forgetSocket(why: string) {
+    this.timers.clear();
+    this.gaps.dropped();
+    this.outbox.dropped();
+    this.requests.failAll(why);
+  }
+
+  private stop(code: number, reason?: string) {
+    if (this.state === "stopped") return;
+    const ws = this.socket;
+    this.socket = undefined;
+    this.forgetSocket("the client stopped");
+    if (ws) {
+      // Frames read before the close completes still arrive; a stopped client must not act on them.
+      ws.onopen = null;
+      ws.onmessage = null;
+      if (ws.readyState <= OPEN) ws.close(CLOSE.normal);
+    }
+    this.outbox.failAll(reason ?? "stopped");
+    this.renamer.fail(reason ?? "stopped");
+    this.emit("queue", this.outbox.list());
+    this.setState({ state: "stopped", code, reason });
+  }
+
+  /** Give up on a socket that went quiet: it may still deliver late frames, which must go nowhere. */
+  private abandon(ws: SocketLike, reason: string) {
+    if (this.socket !== ws) return;
+    ws.onclose = null;
+    ws.onmessage = null;
+    ws.close(CLIENT_GAVE_UP, reason);
+    // Opened or not, this is a drop: retry rather than ask the silent server why.
+    this.opened = true;
+    void this.dropped(ABNORMAL_CLOSURE, reason);
+  }
+
+  // ---- frames -----------------------------------------------------------------------------
+
+  private onFrame(frame: ServerFrame) {
+    switch (frame.type) {
+      case "welcome":
+        return void this.onWelcome(frame);
+      case "message":
+        return this.deliver(frame);
+      case "ack":
+        this.outbox.settle(frame.ref, frame);
+        return this.emit("ack", frame);
+      case "joined":
+      case "renamed":
+        this.members.set(frame.user.id, frame.user);
+        if (frame.type === "renamed" && frame.user.id === this.me?.id) {
+          this.me = frame.user;
+          this.renamer.heard(frame.user);
+          this.name = this.renamer.name ?? frame.user.name;
+        }
+        this.emit(frame.type, frame as never);
+        return this.emit("members", [...this.members.values()]);
+      case "left":
+        this.members.delete(frame.user.id);
+        this.emit("left", frame);
+        return this.emit("members", [...this.members.values()]);
+      case "typing":
+        return this.emit("typing", frame);
+      case "history":
+        return this.requests.answer(frame);
+      case "pong":
+        this.requests.answer(frame);
+        return this.emit("pong", frame);
+      case "error":
+        return this.onError(frame);
+    }
+  }
+
+  private async onWelcome(w: WelcomeFrame) {
+    this.token = w.token;
+    this.opts.onToken?.(w.token);
+    this.me = w.you;
+    // A rename asked for while this socket was opening is not in its welcome; it is sent below.
+    this.name = this.renamer.name ?? w.you.name;
+    this.members.clear();
+    for (const u of w.members) this.members.set(u.id, u);
+    const resuming = this.epoch === w.epoch;
+    if (this.epoch !== undefined && this.epoch !== w.epoch) {
+      this.seq = 0;
+      this.emit("reset", { epoch: w.epoch });
+    }
+    const gapFrom = this.seq;
+    this.epoch = w.epoch;
+    this.emit("welcome", w);
+    this.emit("members", [...this.members.values()]);
+
+    let replay = w.messages;
+    const first = replay[0];
+    if (!w.resumed && resuming && first && first.seq > gapFrom + 1) {
+      // The server could not replay from `since`: page back to it before delivering anything newer.
+      const ws = this.socket;
+      try {
+        replay = [...(await this.gaps.fill(first.seq, gapFrom, () => this.socket === ws)), ...replay];
+      } catch {
+        return; // the socket closed while paging; the next welcome starts over
+      }
+    }
+    for (const m of replay) this.deliver(m);
+    if (w.seq > this.seq) this.seq = w.seq;
+    const deferred = this.gaps.release();
+
+    this.attempt = 0;
+    // Before the state goes live: a say() from a state listener is sent by say() itself, and would
+    // otherwise be sent again by sendAll().
+    this.outbox.sendAll();
+    this.renamer.welcomed(w.you);
+    // Also before: a close() from a state listener must find the keep-alive to clear it.
+    this.keepAlive.start();
+    this.setState({ state: "live" });
+    for (const f of deferred) this.onFrame(f);
+  }
+
+  private deliver(m: Message) {
+    if (m.seq <= this.seq) return;
+    this.seq = m.seq;
+    // Our own message, committed: a resend after a reconnect would post it twice.
+    if (m.ref && m.from.id === this.me?.id) this.outbox.settle(m.ref, { type: "ack", ref: m.ref, seq: m.seq });
+    this.emit("message", m);
+  }
+
+  private onError(e: ErrorFrame) {
+    if (this.outbox.refuse(e) || this.requests.refuse(e)) return;
+    if (this.renamer.refuse(e)) {
+      // Refused for good (not just rate limited): the name stays the one the room has.
+      if (this.renamer.name === undefined) this.name = this.me?.name;
+      return;
+    }
+    this.emit("error", e);
+  }
+
+  private send(frame: ClientFrame) {
+    if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(frame));
+  }
+
+  private nextRef(prefix: string) {
+    return `${prefix}${this.refPrefix}-${++this.lastRef}`;
+  }
+
+  private setState(change: StateChange) {
+    this.state = change.state;
+    this.emit("state", change);
+  }
+}
