@@ -6,20 +6,20 @@
 import type { Config } from "./config.ts";
 import { randomHex } from "./ids.ts";
 import { takeFrom } from "./limits.ts";
+import { Members } from "./members.ts";
+import { errorFrame, welcomeFrame, withRef } from "./outgoing.ts";
 import {
   CLOSE,
   type ErrorCode,
-  type ErrorFrame,
   frameParser,
   type Message,
   PAGE_MAX_BYTES,
   type Parsed,
   type RoomInfo,
   type User,
-  type WelcomeFrame,
 } from "./protocol/index.ts";
 import { type Connection, type SessionRecord, strike, takeToken, userOf } from "./session.ts";
-import { fitNewest, type Store } from "./store/store.ts";
+import type { Store } from "./store/store.ts";
 import { utf8Length } from "./text.ts";
 
 /** What a client asked for in its upgrade URL, already validated. */
@@ -30,19 +30,6 @@ export interface JoinRequest {
   epoch?: string;
   /** The client's address group (src/limits.ts). */
   group: string;
-}
-
-interface Member {
-  conn: Connection;
-  uid: string;
-}
-
-/** A user in the room now, with every connection they have open here. */
-interface Present {
-  user: User;
-  cids: Set<string>;
-  /** Whether they ever made an entry: a guest who did is never forgotten. */
-  posted: boolean;
 }
 
 /** A `say` taken in, numbered, and waiting for its batch to commit. */
@@ -85,10 +72,7 @@ export class Room {
   private seq: number;
   /** Says numbered past `seq`, to be committed together and only then sent (group commit). */
   private uncommitted: Uncommitted[] = [];
-  private readonly members = new Map<string, Member>();
-  private readonly users = new Map<string, Present>();
-  /** Per address group, the users connected from it and how many connections each has from it. */
-  private readonly groups = new Map<string, Map<string, number>>();
+  private readonly members = new Members();
   private readonly store: Store;
   private readonly config: Config;
   private readonly now: () => number;
@@ -120,7 +104,7 @@ export class Room {
 
   /** Users currently in the room, each once. */
   memberList(): User[] {
-    return [...this.users.values()].map((u) => ({ ...u.user }));
+    return this.members.list();
   }
 
   /** The public state of the room, as `GET /api/rooms/:room` answers it. */
@@ -136,15 +120,15 @@ export class Room {
   join(conn: Connection, req: JoinRequest, cid: string): boolean {
     this.commit();
     let stored = req.token ? this.store.userByToken(this.name, req.token) : undefined;
-    const present = stored && this.users.get(stored.id);
-    if (!present && this.users.size >= this.config.maxMembers) {
+    const present = stored && this.members.user(stored.id);
+    if (!present && this.members.userCount >= this.config.maxMembers) {
       conn.close(CLOSE.tryAgainLater, "room_full");
       return false;
     }
     // Anonymous users per address group: one address cannot fill a room with guests. A user already
     // connected from the group may open another tab.
-    const fromGroup = this.groups.get(req.group);
-    if (!(stored && fromGroup?.has(stored.id)) && (fromGroup?.size ?? 0) >= this.config.maxMembersPerIp) {
+    const fromGroup = this.members.fromGroup(req.group, stored?.id);
+    if (!fromGroup.includes && fromGroup.users >= this.config.maxMembersPerIp) {
       conn.close(CLOSE.tryAgainLater, "room_full");
       return false;
     }
@@ -176,58 +160,10 @@ export class Room {
     };
     conn.save(record);
     this.add(conn, record, stored.posted);
-    this.send(conn, this.welcome(req, record));
+    const at = { room: this.name, epoch: this.epoch, seq: this.seq, members: this.memberList() };
+    this.send(conn, welcomeFrame(this.store, this.config, at, req, record));
     if (!present) this.broadcast(JSON.stringify({ type: "joined", user: userOf(record) }), record.uid);
     return true;
-  }
-
-  /**
-   * The welcome for a new member, at most PAGE_MAX_BYTES of JSON: its messages are a replay when the
-   * client can resume and the replay fits, else the latest page, cut at its oldest end to fit.
-   */
-  private welcome(req: JoinRequest, record: SessionRecord): string {
-    const frame: WelcomeFrame = {
-      type: "welcome",
-      room: this.name,
-      epoch: this.epoch,
-      you: userOf(record),
-      token: record.token,
-      members: this.memberList(),
-      messages: [],
-      resumed: false,
-      seq: this.seq,
-    };
-    // What the frame takes besides its messages, and room for `"more":true`.
-    const budget = PAGE_MAX_BYTES - utf8Length(JSON.stringify(frame)) - 16;
-    const replay = this.replay(req, budget);
-    if (replay) {
-      frame.messages = replay;
-      frame.resumed = true;
-    } else {
-      const page = this.store.history(this.name, this.config.welcomeMessages, undefined, budget);
-      frame.messages = page.messages;
-      // A welcome says `more` only when it was cut, so that v1 frames stay as they were.
-      if (page.messages.length < this.config.welcomeMessages && page.more) frame.more = true;
-    }
-    return JSON.stringify(frame);
-  }
-
-  /** Every message after the client's `since`, when it can resume and they fit in `budget` bytes. */
-  private replay(req: JoinRequest, budget: number): Message[] | undefined {
-    const { since, epoch } = req;
-    if (
-      since === undefined ||
-      epoch !== this.epoch ||
-      since > this.seq ||
-      this.seq - since > this.config.resumeWindow
-    ) {
-      return undefined;
-    }
-    const oldest = this.store.oldestSeq(this.name) ?? this.seq + 1;
-    if (since < oldest - 1) return undefined;
-    const messages = this.store.after(this.name, since);
-    // A replay that does not fit is answered as a failed resume: the client pages the gap itself.
-    return fitNewest([...messages].reverse(), budget) === messages.length ? messages : undefined;
   }
 
   /** Re-admit a connection from its saved record, with no frames sent (a woken Durable Object). */
@@ -322,23 +258,15 @@ export class Room {
     const record = conn.load();
     if (!record || !this.members.has(record.cid)) return false;
     this.commit();
-    this.members.delete(record.cid);
-    const fromGroup = this.groups.get(record.group);
-    const n = (fromGroup?.get(record.uid) ?? 1) - 1;
-    if (n > 0) fromGroup?.set(record.uid, n);
-    else fromGroup?.delete(record.uid);
-    if (fromGroup?.size === 0) this.groups.delete(record.group);
-    const entry = this.users.get(record.uid);
-    entry?.cids.delete(record.cid);
-    if (entry && entry.cids.size === 0) {
-      this.users.delete(record.uid);
-      if (!entry.posted) {
+    const gone = this.members.remove(record);
+    if (gone) {
+      if (!gone.posted) {
         // The guest clock starts: one who never comes back is forgotten after the TTL.
         const now = this.now();
         this.store.userAway(this.name, record.uid, now);
         this.guestAway?.(now);
       }
-      this.broadcast(JSON.stringify({ type: "left", user: entry.user }));
+      this.broadcast(JSON.stringify({ type: "left", user: gone.user }));
     }
     return true;
   }
@@ -346,25 +274,16 @@ export class Room {
   /** Close every connection (graceful shutdown). */
   closeAll(code: number, reason: string): void {
     this.commit();
-    for (const { conn } of this.members.values()) conn.close(code, reason);
+    for (const { conn } of this.members.all()) conn.close(code, reason);
   }
 
   private add(conn: Connection, record: SessionRecord, posted: boolean): void {
-    this.members.set(record.cid, { conn, uid: record.uid });
     if (this.publish) {
       // A member that cannot subscribe would miss every published frame without a sign.
       if (!conn.subscribe) throw new Error("this host publishes natively, but the connection cannot subscribe");
       conn.subscribe(this.name);
     }
-    const entry = this.users.get(record.uid);
-    if (entry) entry.cids.add(record.cid);
-    else this.users.set(record.uid, { user: userOf(record), cids: new Set([record.cid]), posted });
-    let fromGroup = this.groups.get(record.group);
-    if (!fromGroup) {
-      fromGroup = new Map();
-      this.groups.set(record.group, fromGroup);
-    }
-    fromGroup.set(record.uid, (fromGroup.get(record.uid) ?? 0) + 1);
+    this.members.add(conn, record, posted);
   }
 
   private say(conn: Connection, record: SessionRecord, now: number, text: string, ref?: string): void {
@@ -386,7 +305,7 @@ export class Room {
     // Authors posting for the first time are marked in the same commit, so they are never forgotten.
     const posters: string[] = [];
     for (const { message } of batch) {
-      const entry = this.users.get(message.from.id);
+      const entry = this.members.user(message.from.id);
       if (entry && !entry.posted) {
         entry.posted = true;
         posters.push(message.from.id);
@@ -401,7 +320,7 @@ export class Room {
       );
     } catch (err) {
       for (const id of posters) {
-        const entry = this.users.get(id);
+        const entry = this.members.user(id);
         if (entry) entry.posted = false;
       }
       console.error(`parley: could not store ${batch.length} message(s) in room ${this.name}:`, (err as Error).message);
@@ -419,15 +338,14 @@ export class Room {
   }
 
   private rename(uid: string, name: string): void {
-    const entry = this.users.get(uid);
+    const entry = this.members.user(uid);
     if (!entry) return;
     const from = entry.user.name;
     entry.user.name = name;
     // Every connection of the user carries the name in its record, so that a rebuilt room has it.
-    for (const cid of entry.cids) {
-      const conn = this.members.get(cid)?.conn;
-      const r = conn?.load();
-      if (conn && r) {
+    for (const conn of this.members.of(uid)) {
+      const r = conn.load();
+      if (r) {
         r.name = name;
         conn.save(r);
       }
@@ -437,11 +355,11 @@ export class Room {
   }
 
   private typing(conn: Connection, record: SessionRecord, now: number): void {
-    const entry = this.users.get(record.uid);
+    const entry = this.members.user(record.uid);
     if (!entry) return;
     // The throttle is per user: a user typing in two tabs still sends one notice per interval.
-    for (const cid of entry.cids) {
-      const at = cid === record.cid ? record.typingAt : (this.members.get(cid)?.conn.load()?.typingAt ?? 0);
+    for (const other of this.members.of(record.uid)) {
+      const at = other === conn ? record.typingAt : (other.load()?.typingAt ?? 0);
       if (now - at < this.config.typingIntervalMs) return;
     }
     record.typingAt = now;
@@ -469,7 +387,7 @@ export class Room {
   /** Send one already-serialized frame to every member, except the connections of `exceptUid`. */
   private broadcast(frame: string, exceptUid?: string): void {
     if (this.publish && exceptUid === undefined) return this.publishToAll(frame);
-    for (const member of this.members.values()) {
+    for (const member of this.members.all()) {
       if (member.uid !== exceptUid) this.send(member.conn, frame);
     }
   }
@@ -483,7 +401,7 @@ export class Room {
   private publishToAll(frame: string): void {
     (this.publish as Publish)(this.name, frame);
     const bytes = utf8Length(frame);
-    for (const { conn } of this.members.values()) {
+    for (const { conn } of this.members.all()) {
       if (conn.bufferedAmount() - bytes > this.config.maxQueueBytes) conn.close(CLOSE.tryAgainLater, "slow_reader");
     }
   }
@@ -502,16 +420,4 @@ export class Room {
     }
     if (waiting > this.config.maxQueueBytes) conn.close(CLOSE.tryAgainLater, "slow_reader");
   }
-}
-
-/** Serialize a frame, with the request's `ref` when it had one. */
-function withRef(frame: object, ref: string | undefined): string {
-  return JSON.stringify(ref === undefined ? frame : { ...frame, ref });
-}
-
-function errorFrame(code: ErrorCode, message: string, ref?: string, retryAfterMs?: number): string {
-  const frame: ErrorFrame = { type: "error", code, message };
-  if (ref !== undefined) frame.ref = ref;
-  if (retryAfterMs !== undefined) frame.retryAfterMs = retryAfterMs;
-  return JSON.stringify(frame);
 }

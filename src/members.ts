@@ -1,0 +1,106 @@
+/**
+ * Who is in one room: its connections, the users they belong to (presence is per user, so a user in
+ * two tabs is one member), and the users connected from each address group. Pure bookkeeping, kept
+ * apart from the room's ordering so that each stays small; the room decides what a change means.
+ */
+import type { User } from "./protocol/index.ts";
+import { type Connection, type SessionRecord, userOf } from "./session.ts";
+
+/** One open connection of the room. */
+export interface Member {
+  conn: Connection;
+  uid: string;
+}
+
+/** A user in the room now, with every connection they have open here. */
+export interface Present {
+  user: User;
+  cids: Set<string>;
+  /** Whether they ever made an entry: a guest who did is never forgotten. */
+  posted: boolean;
+}
+
+/** The members of one room. */
+export class Members {
+  private readonly connections = new Map<string, Member>();
+  private readonly users = new Map<string, Present>();
+  /** Per address group, the users connected from it and how many connections each has from it. */
+  private readonly groups = new Map<string, Map<string, number>>();
+
+  /** Connections in the room. */
+  get size(): number {
+    return this.connections.size;
+  }
+
+  /** Users in the room. */
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  /** Whether connection `cid` is here. */
+  has(cid: string): boolean {
+    return this.connections.has(cid);
+  }
+
+  /** The user `uid`, if connected. */
+  user(uid: string): Present | undefined {
+    return this.users.get(uid);
+  }
+
+  /** Every connected user, each once, as copies. */
+  list(): User[] {
+    return [...this.users.values()].map((u) => ({ ...u.user }));
+  }
+
+  /** Every connection. */
+  all(): IterableIterator<Member> {
+    return this.connections.values();
+  }
+
+  /** The open connections of user `uid`. */
+  *of(uid: string): Generator<Connection> {
+    for (const cid of this.users.get(uid)?.cids ?? []) {
+      const member = this.connections.get(cid);
+      if (member) yield member.conn;
+    }
+  }
+
+  /** How many users are connected from `group`, and whether `uid` is one of them. */
+  fromGroup(group: string, uid?: string): { users: number; includes: boolean } {
+    const users = this.groups.get(group);
+    return { users: users?.size ?? 0, includes: uid !== undefined && (users?.has(uid) ?? false) };
+  }
+
+  /** Add a connection; returns true when it is its user's first here (they joined). */
+  add(conn: Connection, record: SessionRecord, posted: boolean): boolean {
+    this.connections.set(record.cid, { conn, uid: record.uid });
+    let fromGroup = this.groups.get(record.group);
+    if (!fromGroup) {
+      fromGroup = new Map();
+      this.groups.set(record.group, fromGroup);
+    }
+    fromGroup.set(record.uid, (fromGroup.get(record.uid) ?? 0) + 1);
+    const present = this.users.get(record.uid);
+    if (present) {
+      present.cids.add(record.cid);
+      return false;
+    }
+    this.users.set(record.uid, { user: userOf(record), cids: new Set([record.cid]), posted });
+    return true;
+  }
+
+  /** Remove a connection; returns its user when it was their last one here (they left). */
+  remove(record: SessionRecord): Present | undefined {
+    this.connections.delete(record.cid);
+    const fromGroup = this.groups.get(record.group);
+    const n = (fromGroup?.get(record.uid) ?? 1) - 1;
+    if (n > 0) fromGroup?.set(record.uid, n);
+    else fromGroup?.delete(record.uid);
+    if (fromGroup?.size === 0) this.groups.delete(record.group);
+    const present = this.users.get(record.uid);
+    present?.cids.delete(record.cid);
+    if (!present || present.cids.size > 0) return undefined;
+    this.users.delete(record.uid);
+    return present;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Server frames that take more than a `JSON.stringify` to build: the byte-capped `welcome`, errors,
+ * and answers that echo a request's `ref`.
+ */
+import type { Config } from "./config.ts";
+import {
+  type ErrorCode,
+  type ErrorFrame,
+  type Message,
+  PAGE_MAX_BYTES,
+  type User,
+  type WelcomeFrame,
+} from "./protocol/index.ts";
+import type { JoinRequest } from "./room.ts";
+import { type SessionRecord, userOf } from "./session.ts";
+import { fitNewest, type Store } from "./store/store.ts";
+import { utf8Length } from "./text.ts";
+
+/** Where the room stands as a connection joins it. */
+export interface RoomState {
+  room: string;
+  epoch: string;
+  seq: number;
+  members: User[];
+}
+
+/**
+ * The welcome for a new member, at most PAGE_MAX_BYTES of JSON: its messages are a replay when the
+ * client can resume and the replay fits, else the latest page, cut at its oldest end to fit.
+ */
+export function welcomeFrame(
+  store: Store,
+  config: Config,
+  at: RoomState,
+  req: JoinRequest,
+  record: SessionRecord,
+): string {
+  const frame: WelcomeFrame = {
+    type: "welcome",
+    room: at.room,
+    epoch: at.epoch,
+    you: userOf(record),
+    token: record.token,
+    members: at.members,
+    messages: [],
+    resumed: false,
+    seq: at.seq,
+  };
+  // What the frame takes besides its messages, and room for `"more":true`.
+  const budget = PAGE_MAX_BYTES - utf8Length(JSON.stringify(frame)) - 16;
+  const replay = replayFor(store, config, at, req, budget);
+  if (replay) {
+    frame.messages = replay;
+    frame.resumed = true;
+  } else {
+    const page = store.history(at.room, config.welcomeMessages, undefined, budget);
+    frame.messages = page.messages;
+    // A welcome says `more` only when it was cut, so that v1 frames stay as they were.
+    if (page.messages.length < config.welcomeMessages && page.more) frame.more = true;
+  }
+  return JSON.stringify(frame);
+}
+
+/** Every message after the client's `since`, when it can resume and they fit in `budget` bytes. */
+function replayFor(
+  store: Store,
+  config: Config,
+  at: RoomState,
+  req: JoinRequest,
+  budget: number,
+): Message[] | undefined {
+  const { since, epoch } = req;
+  if (since === undefined || epoch !== at.epoch || since > at.seq || at.seq - since > config.resumeWindow) {
+    return undefined;
+  }
+  const oldest = store.oldestSeq(at.room) ?? at.seq + 1;
+  if (since < oldest - 1) return undefined;
+  const messages = store.after(at.room, since);
+  // A replay that does not fit is answered as a failed resume: the client pages the gap itself.
+  return fitNewest([...messages].reverse(), budget) === messages.length ? messages : undefined;
+}
+
+/** Serialize a frame, with the request's `ref` when it had one. */
+export function withRef(frame: object, ref: string | undefined): string {
+  return JSON.stringify(ref === undefined ? frame : { ...frame, ref });
+}
+
+/** Serialize an `error` frame. */
+export function errorFrame(code: ErrorCode, message: string, ref?: string, retryAfterMs?: number): string {
+  const frame: ErrorFrame = { type: "error", code, message };
+  if (ref !== undefined) frame.ref = ref;
+  if (retryAfterMs !== undefined) frame.retryAfterMs = retryAfterMs;
+  return JSON.stringify(frame);
+}
