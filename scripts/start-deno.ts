@@ -9,6 +9,10 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ENV_NAMES } from "../src/config.ts";
 
+// ws reads these two switches at load (to turn its optional native add-ons off): they read as unset
+// rather than being granted, so Deno reads no other variable than Parley's own.
+const WS_SWITCHES = ["WS_NO_BUFFER_UTIL", "WS_NO_UTF_8_VALIDATE"];
+
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** The deno binary: this one when running under Deno, else the one the `deno` npm package brings. */
@@ -22,7 +26,13 @@ export function denoBinary(): string {
 export function denoArgs(env: Record<string, string | undefined>): string[] {
   const db = env.PARLEY_DB?.trim() || "./data/parley.db";
   const host = env.HOST?.trim() || "127.0.0.1";
-  const args = ["run", "--no-prompt", `--allow-net=${host}`, `--allow-env=${ENV_NAMES.join(",")}`];
+  const args = [
+    "run",
+    "--no-prompt",
+    `--allow-net=${host}`,
+    `--allow-env=${ENV_NAMES.join(",")}`,
+    `--ignore-env=${WS_SWITCHES.join(",")}`,
+  ];
   if (db !== ":memory:") {
     // The directory must exist before Deno starts: with write access to it alone, Deno could not create it.
     const dir = resolve(dirname(db));

@@ -183,7 +183,7 @@ export class Room {
       conn.close(CLOSE.unsupportedData, "binary frames are not supported");
       return;
     }
-    // Node and Bun refuse an oversize frame while reading it; Deno and Workers hand it over whole.
+    // Node, Deno and Bun refuse an oversize frame while reading it (ws, uWS); Workers hands it over whole.
     if (data.length > this.config.maxFrameBytes || utf8Length(data) > this.config.maxFrameBytes) {
       this.commit();
       conn.close(CLOSE.tooBig, "frame too big");

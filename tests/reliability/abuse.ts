@@ -12,6 +12,7 @@ import { after, before, describe, type TestContext } from "node:test";
 import WebSocket from "ws";
 import { Client, join, terminateAll } from "../helpers/client.ts";
 import { freshRoom, say } from "../helpers/fixtures.ts";
+import { destroyAllRaw, encodeFrame, OP, rawConnect } from "../helpers/raw-socket.ts";
 import { type Runtime, testsWithTimeout } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 import { eventually, sleep, within } from "../helpers/wait.ts";
@@ -148,6 +149,29 @@ export function abuse(runtime: Runtime): void {
       const other = await join(url, { localAddress: "127.0.0.2" });
       note(t, `${MEMBERS_PER_GROUP} joined from 127.0.0.1, the sixth closed 1013, 127.0.0.2 joined`);
       await Promise.all([...here, other.client].map((c) => c.close()));
+    });
+
+    // Before (Deno): Deno.upgradeWebSocket read a whole 60 MB message before Parley could close it with
+    // 1009, RSS +164 MiB for one socket; 256 sockets from one address could make it buffer gigabytes.
+    it("an oversize frame is refused while it is read, not buffered whole", async (t) => {
+      const raw = await rawConnect(main.port, `/rooms/${freshRoom("big")}/ws`);
+      // The header announces 60 MB; the body follows slowly, 64 KiB at a time, at most 4 MiB in all.
+      raw.send(encodeFrame({ opcode: OP.text, payload: Buffer.alloc(0), length: 60_000_000n }));
+      const chunk = Buffer.alloc(64 * KiB, 0x61);
+      let sent = 0;
+      while (!raw.closed && sent < 4 * 1024 * KiB) {
+        raw.send(chunk);
+        sent += chunk.length;
+        await sleep(10);
+      }
+      const end = await raw.ending(10_000, 10_000);
+      note(t, `refused after ${sent / KiB} KiB of a 60 MB frame: ${JSON.stringify({ ...end, reason: undefined })}`);
+      // Where the platform reads first (workerd), the frame is still refused with 1009, only later.
+      if (!runtime.readsFramesWhole) assert.ok(sent <= 1024 * KiB, `the server read ${sent / KiB} KiB before refusing`);
+      if (end.kind === "close") assert.equal(end.code, 1009);
+      else assert.equal(end.kind, "tcp");
+      raw.destroy();
+      destroyAllRaw();
     });
 
     // Before: 403 only for a foreign Origin; any Host was answered, so a rebound name could read the API.

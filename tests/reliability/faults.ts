@@ -64,9 +64,11 @@ export function faults(runtime: Runtime): void {
         PORT: String(await freePort()),
         PARLEY_RATE_BURST: "1000000",
         PARLEY_RATE_PER_SEC: "1000000",
-        // Writers say far more than a person would; the abuse suite tests the frame budget.
+        // Writers say far more than a person would, and all reconnect from 127.0.0.1 after each kill;
+        // the abuse suite tests the frame budget and the connect rate.
         PARLEY_FRAME_BURST: "1000000",
         PARLEY_FRAME_PER_SEC: "1000000",
+        PARLEY_CONNECT_BURST: "1000000",
       };
       const start = async () => {
         const server = await startServer(await runtime.command(env), env);

@@ -38,9 +38,11 @@ const ENV = {
   PARLEY_MAX_TEXT: String(MAX_TEXT),
   PARLEY_RATE_BURST: "100000",
   PARLEY_RATE_PER_SEC: "100000",
-  // The slow-reader writer says more than a person would; the abuse suite tests the frame budget.
+  // The slow-reader writer says more than a person would, and the tests open hundreds of sockets; the
+  // abuse suite tests the frame budget and the connect rate.
   PARLEY_FRAME_BURST: "100000",
   PARLEY_FRAME_PER_SEC: "100000",
+  PARLEY_CONNECT_BURST: "100000",
   // History is kept in the database, not in the heap, but a small limit keeps the file (and SQLite's
   // page cache) from growing with the megabytes the slow-reader test pushes.
   PARLEY_HISTORY_LIMIT: "500",
@@ -275,12 +277,13 @@ export function limitsUnderLoad(runtime: Runtime): void {
 
     it("slow reader: a client that keeps up is never closed for one frame bigger than the queue limit", () =>
       underLoad(async () => {
-        // 100 messages of 7 KB: a welcome carries 50 of them (350 KB), a resume or a history page 100
-        // (700 KB), each one frame, and each far over the 64 KiB send-queue limit.
+        // 100 messages of 2 KB: a welcome carries 50 of them (105 KB), a resume or a history page 100
+        // (210 KB), each one frame, and each far over the 64 KiB send-queue limit, yet within the 256 KiB
+        // a page may carry (PROTOCOL-v2 section 5).
         const room = freshRoom("limits");
         const { client: writer, welcome: first } = await enter(room);
         for (let i = 0; i < 100; i += 5) {
-          for (let j = 0; j < 5; j++) writer.ws.send(sayJson("w".repeat(MAX_TEXT - 1000)));
+          for (let j = 0; j < 5; j++) writer.ws.send(sayJson("w".repeat(2000)));
           for (let j = 0; j < 5; j++) await writer.next("message", 20_000);
         }
         const fresh = await enter(room);

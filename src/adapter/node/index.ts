@@ -1,63 +1,7 @@
 /**
- * Node entry: @hono/node-server v2 with its built-in upgradeWebSocket, over a `ws` server we configure
- * (maxPayload, no compression, our subprotocol choice). @hono/node-ws is deprecated in its favour.
+ * Node entry: node:http, @hono/node-server and `ws`, with node:sqlite or better-sqlite3 (apis.ts).
  */
-import { serve, upgradeWebSocket } from "@hono/node-server";
-import { getConnInfo } from "@hono/node-server/conninfo";
-import { WebSocket, WebSocketServer } from "ws";
-import { selectProtocol } from "../../app.ts";
 import { serveProcess } from "../../process-host.ts";
-import { openSqlite } from "./sqlite.ts";
-import { sendText, waitingBytes } from "./writer.ts";
+import { nodeApis } from "./apis.ts";
 
-serveProcess<WebSocket>({
-  name: "node",
-  env: process.env,
-  openSqlite,
-  create(config, idle) {
-    const wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: config.maxFrameBytes, // ws closes an oversize frame with 1009 while reading it
-      perMessageDeflate: false,
-      handleProtocols: (offered) => selectProtocol([...offered].join(",")) ?? false,
-    });
-    // ws answers pings itself and sends none: only Parley's idle sweep closes a silent socket.
-    wss.on("connection", (ws: WebSocket) => {
-      const heard = () => idle.heard(ws);
-      heard();
-      ws.on("message", heard);
-      ws.on("pong", heard);
-      ws.on("close", () => idle.gone(ws));
-    });
-    return {
-      upgradeWebSocket,
-      socketOf: (ws) => ws.raw as WebSocket,
-      ops: {
-        send: sendText,
-        close: (ws, code, reason) => ws.close(code, reason),
-        bufferedAmount: waitingBytes,
-        isOpen: (ws) => ws.readyState === WebSocket.OPEN,
-        ping: (ws) => ws.ping(),
-        terminate: (ws) => ws.terminate(),
-      },
-      clientAddress: (c) => getConnInfo(c).remote.address ?? "unknown",
-      listen(fetch, onListen) {
-        const server = serve(
-          { fetch, port: config.port, hostname: config.listenAddress, websocket: { server: wss } },
-          (info) => onListen(info.port),
-        );
-        return {
-          close() {
-            server.close();
-            for (const ws of wss.clients) ws.terminate();
-          },
-        };
-      },
-    };
-  },
-  onSignal(stop) {
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  },
-  exit: (code) => process.exit(code),
-});
+serveProcess({ name: "node", env: process.env, ...nodeApis });
