@@ -12,7 +12,7 @@ const GROUP_MS = 5 * 60_000;
 const NEAR_BOTTOM_PX = 48;
 const LINK = /\bhttps?:\/\/[^\s<>"']+/g;
 
-/** Owns #messages, #older and #jump; app.ts feeds it client events. */
+/** Owns #messages, #older and #jump; timeline.ts holds the one instance, joining.ts feeds it client events. */
 export class MessageView {
   private readonly pending = new Map<string, HTMLLIElement>();
   /** Whether the reader was at the bottom as of the last scroll; a resize keeps such a reader there. */
