@@ -3,8 +3,11 @@
  * page all import them from here, so a value is written once (centrifuge-js's codes.ts is the model).
  */
 
-/** Subprotocol the server selects when a client offers it. */
+/** Subprotocol the server selects when a client offers it (and not `parley.v2`). */
 export const SUBPROTOCOL = "parley.v1";
+
+/** The v2 subprotocol (PROTOCOL-v2): the room log of every kind, signed users, moderation. */
+export const SUBPROTOCOL_V2 = "parley.v2";
 
 /** `A–Z a–z 0–9 - _`, 1–64 characters; case matters. */
 export const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -36,7 +39,28 @@ export const CLOSE_STOPS: readonly number[] = [CLOSE.normal, CLOSE.unsupportedDa
 export const CLOSE_BACKS_OFF: readonly number[] = [CLOSE.internal, CLOSE.tryAgainLater];
 
 /** Error codes of `error` frames. */
-export type ErrorCode = "bad_json" | "bad_frame" | "too_long" | "bad_name" | "rate_limited" | "internal";
+export type ErrorCode =
+  | "bad_json"
+  | "bad_frame"
+  | "too_long"
+  | "bad_name"
+  | "rate_limited"
+  | "internal"
+  | "forbidden"
+  | "not_found"
+  | "muted";
+
+/** Emoji in a reaction: 1–16 code points. */
+export const EMOJI_MAX_CODE_POINTS = 16;
+
+/** Distinct emoji one message may carry. */
+export const REACTIONS_MAX = 20;
+
+/** The longest ban or mute in minutes (a year). */
+export const SANCTION_MINUTES_MAX = 525_600;
+
+/** The longest moderation reason, in characters. */
+export const REASON_MAX = 200;
 
 /** The server relays at most one `typing` per user in this interval. */
 export const TYPING_INTERVAL_MS = 2000;

@@ -7,8 +7,18 @@ import type { ErrorCode } from "./constants.ts";
 export interface User {
   id: string;
   name: string;
+  /** A signed user's subject (PROTOCOL-v2 section 2). */
+  sub?: string;
+  /** Present when not `member`. */
+  role?: "moderator";
+  /** A user the HTTP API acts as. */
+  bot?: true;
 }
 
+/**
+ * A `message` entry. In a folded view (history, a fresh welcome) it carries the message's current
+ * state: `edited`, `deleted` and `reactions` (PROTOCOL-v2 section 1).
+ */
 export interface Message {
   type: "message";
   seq: number;
@@ -16,7 +26,50 @@ export interface Message {
   from: User;
   text: string;
   ref?: string;
+  /** The acting user: equal to `from` (v2). */
+  by?: User;
+  /** The `seq` of the message this one replies to. */
+  replyTo?: number;
+  /** When it was last edited (folded). */
+  edited?: number;
+  /** True once deleted; `text` is then "" (folded). */
+  deleted?: true;
+  /** Emoji → the ids of the users who reacted with it (folded). */
+  reactions?: Record<string, string[]>;
 }
+
+/** Fields every v2 entry has. */
+interface EntryBase {
+  seq: number;
+  ts: number;
+  by: User;
+  ref?: string;
+}
+export interface EditedEntry extends EntryBase {
+  type: "edited";
+  target: number;
+  text: string;
+}
+export interface DeletedEntry extends EntryBase {
+  type: "deleted";
+  target: number;
+}
+export interface ReactedEntry extends EntryBase {
+  type: "reacted";
+  target: number;
+  emoji: string;
+  on: boolean;
+}
+export type ModerationAction = "kick" | "ban" | "unban" | "mute" | "unmute";
+export interface ModeratedEntry extends EntryBase {
+  type: "moderated";
+  action: ModerationAction;
+  user: User;
+  until?: number;
+  reason?: string;
+}
+/** One entry of the room log (v2). */
+export type Entry = (Message & { by: User }) | EditedEntry | DeletedEntry | ReactedEntry | ModeratedEntry;
 
 export interface WelcomeFrame {
   type: "welcome";
@@ -35,6 +88,11 @@ export interface AckFrame {
   type: "ack";
   ref: string;
   seq: number;
+}
+/** The ack of a v2 frame that changed nothing (a reaction already there, an unban of nobody): no `seq`. */
+export interface NoChangeAck {
+  type: "ack";
+  ref: string;
 }
 export interface JoinedFrame {
   type: "joined";
@@ -59,6 +117,13 @@ export interface HistoryPage {
   more: boolean;
   ref?: string;
 }
+/** The answer to `history` with `entries:true` (v2): raw entries in place of folded messages. */
+export interface EntriesPage {
+  type: "history";
+  entries: Entry[];
+  more: boolean;
+  ref?: string;
+}
 export interface PongFrame {
   type: "pong";
   ref?: string;
@@ -74,12 +139,18 @@ export interface ErrorFrame {
 export type ServerFrame =
   | WelcomeFrame
   | Message
+  | EditedEntry
+  | DeletedEntry
+  | ReactedEntry
+  | ModeratedEntry
   | AckFrame
+  | NoChangeAck
   | JoinedFrame
   | LeftFrame
   | RenamedFrame
   | TypingNotice
   | HistoryPage
+  | EntriesPage
   | PongFrame
   | ErrorFrame;
 
