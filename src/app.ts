@@ -5,8 +5,10 @@
 import type { Context } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import * as v from "valibot";
+import { type Access, checkAccess, createVerifier, type Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
 import {
+  type AccessCheck,
   baseApp,
   checkSocketRequest,
   clientAddress,
@@ -17,7 +19,7 @@ import {
   tooMany,
 } from "./http.ts";
 import { KeyedLimiter, type Slot } from "./limits.ts";
-import { CLOSE, CROWDED_RETRY_MS, SUBPROTOCOL } from "./protocol/index.ts";
+import { CLOSE, CROWDED_RETRY_MS, SUBPROTOCOL, SUBPROTOCOL_V2 } from "./protocol/index.ts";
 import type { JoinRequest } from "./room.ts";
 import type { RoomService } from "./rooms.ts";
 import type { Connection } from "./session.ts";
@@ -41,6 +43,11 @@ export interface AppOptions {
   connectRate?: (group: string) => number;
   /** Whether the server listens on a loopback address (the Host check). Default: from the config. */
   loopback?: boolean;
+  /**
+   * The access step (PROTOCOL-v2 section 2). Default: verify the request's access token here. A Durable
+   * Object passes the identity its Worker verified (`identityFromEdge`), so a token is checked once.
+   */
+  access?: AccessCheck;
   /** Log a server-side failure (never a token or a message text). */
   log?: (message: string) => void;
 }
@@ -48,6 +55,29 @@ export interface AppOptions {
 type Vars = { Variables: { join: { room: string; req: JoinRequest; slot?: Slot } } };
 
 const logToConsole = (m: string) => console.error(`parley: ${m}`);
+
+/** The access check of a server that verifies tokens itself. */
+export function verifyingAccess(config: Config): AccessCheck {
+  const verifier = createVerifier(config);
+  return (c, room) => checkAccess(c.req.raw, room, config.auth.mode, verifier);
+}
+
+/**
+ * The header that carries a verified identity from the Workers edge to a room's object. The Worker
+ * drops any copy a client sent and sets its own; an object is reachable only through its Worker.
+ */
+export const EDGE_IDENTITY = "x-parley-identity";
+
+/** The access check of a Durable Object: what its Worker verified. */
+export const identityFromEdge: AccessCheck = async (c): Promise<Access> => {
+  const header = c.req.header(EDGE_IDENTITY);
+  return header ? { kind: "signed", identity: JSON.parse(header) as Identity } : { kind: "anonymous" };
+};
+
+/** The protocol version a socket request selects: 2 when it offers `parley.v2`. */
+function versionOf(c: Context): 1 | 2 {
+  return selectProtocol(c.req.header("sec-websocket-protocol")) === SUBPROTOCOL_V2 ? 2 : 1;
+}
 
 /** A connect-rate limiter kept in this process's memory. */
 export function memoryConnectRate(config: Config): (group: string) => number {
@@ -90,15 +120,18 @@ export function createApp(opts: AppOptions) {
   const guard = guarded(log);
   const later = socketEvents(rooms, connection, log);
   const connectRate = opts.connectRate ?? memoryConnectRate(config);
+  const access = opts.access ?? verifyingAccess(config);
 
   // Checks in the order of docs/protocol.md, each answering before any upgrade.
   app.get(
     "/rooms/:room/ws",
     async (c, next) => {
       const address = clientAddress(c, config.trustProxy, () => opts.clientAddress(c));
-      const asked = await checkSocketRequest(c, config, address, connectRate);
+      const asked = await checkSocketRequest(c, config, address, connectRate, access);
       if (asked instanceof Response) return asked;
-      const { room, req, group } = asked;
+      const { room, req, group, identity } = asked;
+      const admission = rooms.admission(room, { identity, token: req.token, group });
+      if (admission) return httpError(c, admission.status, admission.code, admission.message);
       // An upgrade takes its slot now, at the check, so simultaneous handshakes cannot pass the cap
       // together; a plain GET only looks.
       const upgrade = c.req.header("upgrade")?.toLowerCase() === "websocket";
@@ -107,7 +140,7 @@ export function createApp(opts: AppOptions) {
       if (upgrade ? !slot : cap > 0 && rooms.connectionsFrom(group) >= cap) {
         return tooMany(c, CROWDED_RETRY_MS, "too_many_connections", "too many open connections from this address");
       }
-      c.set("join", { room, req: { ...req, group }, slot });
+      c.set("join", { room, req: { ...req, group, identity, version: versionOf(c) }, slot });
       await next();
     },
     opts.upgradeWebSocket((c: Context<Vars>) => {
@@ -123,13 +156,21 @@ export function createApp(opts: AppOptions) {
     },
   );
 
-  app.get("/api/rooms/:room", (c) => {
+  /** A read's room, once the access step let it through (public unless PARLEY_AUTH is required). */
+  const readable = async (c: Context): Promise<string | Response> => {
     const room = roomOf(c);
+    if (room instanceof Response) return room;
+    const granted = await access(c, room);
+    return granted.kind === "refused" ? httpError(c, granted.status, granted.code, granted.message) : room;
+  };
+
+  app.get("/api/rooms/:room", async (c) => {
+    const room = await readable(c);
     return room instanceof Response ? room : c.json(rooms.info(room));
   });
 
-  app.get("/api/rooms/:room/messages", (c) => {
-    const room = roomOf(c);
+  app.get("/api/rooms/:room/messages", async (c) => {
+    const room = await readable(c);
     if (room instanceof Response) return room;
     const q = v.safeParse(PageQuery, c.req.query());
     if (!q.success) {
@@ -155,17 +196,27 @@ export function createEdgeApp(opts: {
   forward: (room: string, request: Request) => Promise<Response>;
 }) {
   const app = baseApp(opts.config, false, logToConsole);
+  const access = verifyingAccess(opts.config);
+  /** The request to forward: the identity the edge verified, and never one a client wrote. */
+  const forwarded = (c: Context, identity: Identity | undefined): Request => {
+    const req = new Request(c.req.raw);
+    req.headers.delete(EDGE_IDENTITY);
+    if (identity) req.headers.set(EDGE_IDENTITY, JSON.stringify(identity));
+    return req;
+  };
   app.get("/rooms/:room/ws", async (c) => {
     const address = opts.clientAddress(c);
     if (!address) return httpError(c, 400, "no_client_address", "the request carries no client address");
-    const asked = await checkSocketRequest(c, opts.config, address, opts.connectRate);
-    return asked instanceof Response ? asked : opts.forward(asked.room, c.req.raw);
+    const asked = await checkSocketRequest(c, opts.config, address, opts.connectRate, access);
+    return asked instanceof Response ? asked : opts.forward(asked.room, forwarded(c, asked.identity));
   });
   const toRoom = async (c: Context): Promise<Response> => {
     const room = roomOf(c);
     if (room instanceof Response) return room;
+    const granted = await access(c, room);
+    if (granted.kind === "refused") return httpError(c, granted.status, granted.code, granted.message);
     // A fetched response has immutable headers; copy it so the header middleware can set its own.
-    const res = await opts.forward(room, c.req.raw);
+    const res = await opts.forward(room, forwarded(c, granted.kind === "signed" ? granted.identity : undefined));
     return new Response(res.body, res);
   };
   app.get("/api/rooms/:room", toRoom);
@@ -173,7 +224,9 @@ export function createEdgeApp(opts: {
   return app;
 }
 
-/** Pick `parley.v1` when a client offers it (Sec-WebSocket-Protocol), else no subprotocol. */
+/** Pick `parley.v2` when a client offers it (Sec-WebSocket-Protocol), else `parley.v1`, else none. */
 export function selectProtocol(offer: string | null | undefined): string | undefined {
-  return offer?.split(",").some((p) => p.trim() === SUBPROTOCOL) ? SUBPROTOCOL : undefined;
+  const offered = offer?.split(",").map((p) => p.trim()) ?? [];
+  if (offered.includes(SUBPROTOCOL_V2)) return SUBPROTOCOL_V2;
+  return offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined;
 }

@@ -3,7 +3,26 @@
  * (process env on Node/Deno/Bun, `[vars]` on Workers); see docs/protocol.md, "Defaults".
  */
 
+import type { JWK } from "jose";
 import { DEFAULTS, TYPING_INTERVAL_MS } from "./protocol/constants.ts";
+
+/** `PARLEY_AUTH`: whether access tokens are ignored (`off`), accepted, or needed to join and read. */
+export type AuthMode = "off" | "optional" | "required";
+
+/** How access tokens are verified (docs/protocol.md, "Signed access tokens"); see `src/auth.ts`. */
+export interface AuthConfig {
+  mode: AuthMode;
+  /** `PARLEY_JWT_SECRET`: the HS256 key, as given (at least 32 bytes of UTF-8). Never log it. */
+  secret?: string;
+  /** `PARLEY_JWT_PUBLIC_KEYS`: an inline JWKS of public RSA, EC and OKP keys. */
+  publicKeys?: { keys: JWK[] };
+  /** `PARLEY_JWKS_URL`: an https: URL (http: only on a loopback host, for tests and local use). */
+  jwksUrl?: string;
+  /** `PARLEY_JWT_ISSUER`: the `iss` a token must carry, when set. */
+  issuer?: string;
+  /** `PARLEY_JWT_AUDIENCE`: the `aud` a token must carry (or list), when set. */
+  audience?: string;
+}
 
 export interface Config {
   port: number;
@@ -42,6 +61,10 @@ export interface Config {
   welcomeMessages: number;
   resumeWindow: number;
   typingIntervalMs: number;
+  /** Signed access tokens: the mode and the keys. */
+  auth: AuthConfig;
+  /** How long after a message its author may still edit it (`PARLEY_EDIT_WINDOW_MS`). */
+  editWindowMs: number;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -70,7 +93,20 @@ export const ENV_NAMES = [
   "PARLEY_CONNECT_PER_SEC",
   "PARLEY_MAX_MEMBERS_PER_IP",
   "PARLEY_GUEST_TTL_MS",
+  "PARLEY_AUTH",
+  "PARLEY_JWT_SECRET",
+  "PARLEY_JWT_PUBLIC_KEYS",
+  "PARLEY_JWKS_URL",
+  "PARLEY_JWT_ISSUER",
+  "PARLEY_JWT_AUDIENCE",
+  "PARLEY_EDIT_WINDOW_MS",
 ] as const;
+
+/** The default of `PARLEY_EDIT_WINDOW_MS`: 24 hours. */
+export const EDIT_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/** The shortest `PARLEY_JWT_SECRET`, in bytes (RFC 7518 §3.2: an HS256 key at least as long as its hash). */
+export const JWT_SECRET_MIN_BYTES = 32;
 
 /** Thrown for a variable that is set but not usable, so a server refuses to start with a clear message. */
 export class ConfigError extends Error {}
@@ -112,6 +148,102 @@ function proxies(env: Env): number {
   return int(env, "PARLEY_TRUST_PROXY", 0, 0, 64);
 }
 
+/** The key types a JWKS may hold: RS256 (RSA), ES256 (EC P-256) and EdDSA (OKP Ed25519). */
+const PUBLIC_KTY = ["RSA", "EC", "OKP"];
+/** JWK members that only a private or secret key has. */
+const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/** `PARLEY_JWT_PUBLIC_KEYS`: a JWKS document of public keys. Messages never quote the value. */
+function publicKeys(env: Env): { keys: JWK[] } | undefined {
+  const raw = env.PARLEY_JWT_PUBLIC_KEYS?.trim();
+  if (raw === undefined || raw === "") return undefined;
+  const bad = (why: string) => new ConfigError(`PARLEY_JWT_PUBLIC_KEYS ${why}`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(raw);
+  } catch {
+    throw bad('must be a JSON Web Key Set ({"keys":[…]}); it is not JSON');
+  }
+  const keys = (doc as { keys?: unknown } | null)?.keys;
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc) || !Array.isArray(keys) || keys.length === 0) {
+    throw bad('must be a JSON Web Key Set: an object with a non-empty "keys" array');
+  }
+  keys.forEach((key: unknown, i) => {
+    if (typeof key !== "object" || key === null || Array.isArray(key)) throw bad(`key ${i} is not an object`);
+    const k = key as Record<string, unknown>;
+    if (typeof k.kty !== "string" || !PUBLIC_KTY.includes(k.kty)) {
+      throw bad(`key ${i}: "kty" must be RSA, EC or OKP (RS256, ES256, EdDSA)`);
+    }
+    if (PRIVATE_MEMBERS.some((m) => m in k)) throw bad(`key ${i} is a private key; list public keys only`);
+    if (k.kid !== undefined && typeof k.kid !== "string") throw bad(`key ${i}: "kid" must be a string`);
+    if (k.alg !== undefined && !["RS256", "ES256", "EdDSA"].includes(k.alg as string)) {
+      throw bad(`key ${i}: "alg" must be RS256, ES256 or EdDSA when given`);
+    }
+  });
+  return { keys: keys as JWK[] };
+}
+
+/**
+ * `PARLEY_JWKS_URL`: https: only, since the keys it serves decide who anyone is. `http:` is allowed for a
+ * loopback host (`localhost`, `127.x.x.x`, `[::1]`) alone, so that tests and a local identity provider
+ * can serve one without TLS; nothing else on the network is trusted without it.
+ */
+function jwksUrl(env: Env): string | undefined {
+  const raw = env.PARLEY_JWKS_URL?.trim();
+  if (raw === undefined || raw === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError("PARLEY_JWKS_URL must be an absolute https: URL");
+  }
+  const loopback = url.hostname === "localhost" || url.hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(url.hostname);
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
+    throw new ConfigError("PARLEY_JWKS_URL must be an https: URL (http: only on localhost or 127.0.0.1)");
+  }
+  if (url.username !== "" || url.password !== "") {
+    throw new ConfigError("PARLEY_JWKS_URL must not carry a user name or password");
+  }
+  return url.href;
+}
+
+/** `PARLEY_AUTH` and the key variables; refuses a mode with nothing to verify tokens by. */
+function auth(env: Env): AuthConfig {
+  const secret = env.PARLEY_JWT_SECRET === "" ? undefined : env.PARLEY_JWT_SECRET;
+  if (secret !== undefined && new TextEncoder().encode(secret).length < JWT_SECRET_MIN_BYTES) {
+    // The value is never quoted: not even its length, which narrows a guess.
+    throw new ConfigError(`PARLEY_JWT_SECRET must be at least ${JWT_SECRET_MIN_BYTES} bytes`);
+  }
+  if (secret !== undefined && /-----BEGIN |^\s*\{/.test(secret)) {
+    // A public key as the HS256 secret lets anyone who has that (public) key sign tokens.
+    throw new ConfigError(
+      "PARLEY_JWT_SECRET looks like a PEM or JWK key, not a random shared secret; public keys go in PARLEY_JWT_PUBLIC_KEYS",
+    );
+  }
+  const keys = publicKeys(env);
+  const url = jwksUrl(env);
+  const keyed = secret !== undefined || keys !== undefined || url !== undefined;
+  const rawMode = env.PARLEY_AUTH?.trim().toLowerCase();
+  let mode: AuthMode;
+  if (rawMode === undefined || rawMode === "") mode = keyed ? "optional" : "off";
+  else if (rawMode === "off" || rawMode === "optional" || rawMode === "required") mode = rawMode;
+  else throw new ConfigError(`PARLEY_AUTH must be off, optional or required, got "${env.PARLEY_AUTH}"`);
+  if (mode !== "off" && !keyed) {
+    throw new ConfigError(
+      `PARLEY_AUTH=${mode} needs a key: set PARLEY_JWT_SECRET, PARLEY_JWT_PUBLIC_KEYS or PARLEY_JWKS_URL`,
+    );
+  }
+  const config: AuthConfig = { mode };
+  if (secret !== undefined) config.secret = secret;
+  if (keys !== undefined) config.publicKeys = keys;
+  if (url !== undefined) config.jwksUrl = url;
+  const issuer = env.PARLEY_JWT_ISSUER?.trim();
+  if (issuer) config.issuer = issuer;
+  const audience = env.PARLEY_JWT_AUDIENCE?.trim();
+  if (audience) config.audience = audience;
+  return config;
+}
+
 /** Read the configuration from an environment, applying the documented defaults. */
 export function loadConfig(env: Env): Config {
   return {
@@ -141,5 +273,7 @@ export function loadConfig(env: Env): Config {
     welcomeMessages: 50,
     resumeWindow: 100,
     typingIntervalMs: TYPING_INTERVAL_MS,
+    auth: auth(env),
+    editWindowMs: int(env, "PARLEY_EDIT_WINDOW_MS", EDIT_WINDOW_MS, 0),
   };
 }

@@ -7,6 +7,7 @@ import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import * as v from "valibot";
+import type { Access, Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { randomHex } from "./ids.ts";
 import { addressGroup } from "./limits.ts";
@@ -14,7 +15,7 @@ import { pageAssets } from "./page/index.ts";
 import { checkName, type HttpError, ROOM_NAME, ROOM_NAME_RULE } from "./protocol/index.ts";
 import type { JoinRequest } from "./room.ts";
 
-type Status = 400 | 403 | 404 | 426 | 429 | 500;
+type Status = 400 | 401 | 403 | 404 | 426 | 429 | 500;
 
 /** A JSON error answer: `{"error":{"code","message"}}`. */
 export function httpError(c: Context, status: Status, code: string, message: string) {
@@ -116,19 +117,26 @@ export interface Asked {
   req: Omit<JoinRequest, "group">;
   /** The client's address group. */
   group: string;
+  /** The signed user, when the request carried a valid access token. */
+  identity?: Identity;
 }
 
+/** The access step of a request to `room`: anonymous, signed, or refused (PROTOCOL-v2 section 2). */
+export type AccessCheck = (c: Context, room: string) => Promise<Access>;
+
 /**
- * The socket route's checks up to the connect rate, in the contract's order: room and query `400`,
- * origin `403`, connect rate `429`. Every request that reaches here takes a connect token, whatever its
- * answer, so probing with bad requests costs the same as connecting. Returns the refusal, or what was
- * asked for. A refusal carries CORS headers for an allowed origin, so a page can read why.
+ * The socket route's checks before the room, in the contract's order: room and query `400`, origin
+ * `403`, connect rate `429`, access `401` or `403 forbidden`. Every request that reaches here takes a
+ * connect token, whatever its answer, so probing with bad requests costs the same as connecting. Returns
+ * the refusal, or what was asked for. A refusal carries CORS headers for an allowed origin, so a page
+ * can read why.
  */
 export async function checkSocketRequest(
   c: Context,
   config: Config,
   address: string,
   connectRate: (group: string) => number | Promise<number>,
+  access: AccessCheck,
 ): Promise<Response | Asked> {
   const group = addressGroup(address);
   const wait = await connectRate(group);
@@ -150,7 +158,11 @@ export async function checkSocketRequest(
     return httpError(c, 403, "forbidden_origin", "this origin may not open chat sockets here");
   }
   if (wait > 0) return tooMany(c, wait, "too_many_attempts", "too many connection attempts from this address");
-  return { room, req: { ...q.output, name }, group };
+  const granted = await access(c, room);
+  if (granted.kind === "refused") return httpError(c, granted.status, granted.code, granted.message);
+  const identity = granted.kind === "signed" ? granted.identity : undefined;
+  // A signed user's name is the token's: `?name=` is ignored.
+  return { room, req: { ...q.output, name: identity ? undefined : name }, group, identity };
 }
 
 /** The room name of a read, or its refusal. */

@@ -10,6 +10,8 @@ import { type Connection, type SessionRecord, userOf } from "./session.ts";
 export interface Member {
   conn: Connection;
   uid: string;
+  /** It speaks v2: it gets every kind of entry, not only messages. */
+  v2: boolean;
 }
 
 /** A user in the room now, with every connection they have open here. */
@@ -26,10 +28,17 @@ export class Members {
   private readonly users = new Map<string, Present>();
   /** Per address group, the users connected from it and how many connections each has from it. */
   private readonly groups = new Map<string, Map<string, number>>();
+  /** Connections speaking v1, so a frame for them is serialized only when one is here. */
+  private v1Count = 0;
 
   /** Connections in the room. */
   get size(): number {
     return this.connections.size;
+  }
+
+  /** Whether a v1 connection is here (a v1 form of an entry is needed), and a v2 one. */
+  get speaks(): { v1: boolean; v2: boolean } {
+    return { v1: this.v1Count > 0, v2: this.connections.size > this.v1Count };
   }
 
   /** Users in the room. */
@@ -65,6 +74,11 @@ export class Members {
     }
   }
 
+  /** The address groups user `uid` is connected from. */
+  groupsOf(uid: string): string[] {
+    return [...this.groups].filter(([, users]) => users.has(uid)).map(([group]) => group);
+  }
+
   /** How many users are connected from `group`, and whether `uid` is one of them. */
   fromGroup(group: string, uid?: string): { users: number; includes: boolean } {
     const users = this.groups.get(group);
@@ -73,7 +87,8 @@ export class Members {
 
   /** Add a connection; returns true when it is its user's first here (they joined). */
   add(conn: Connection, record: SessionRecord, posted: boolean): boolean {
-    this.connections.set(record.cid, { conn, uid: record.uid });
+    this.connections.set(record.cid, { conn, uid: record.uid, v2: record.v === 2 });
+    if (record.v !== 2) this.v1Count++;
     let fromGroup = this.groups.get(record.group);
     if (!fromGroup) {
       fromGroup = new Map();
@@ -91,7 +106,7 @@ export class Members {
 
   /** Remove a connection; returns its user when it was their last one here (they left). */
   remove(record: SessionRecord): Present | undefined {
-    this.connections.delete(record.cid);
+    if (this.connections.delete(record.cid) && record.v !== 2) this.v1Count--;
     const fromGroup = this.groups.get(record.group);
     const n = (fromGroup?.get(record.uid) ?? 1) - 1;
     if (n > 0) fromGroup?.set(record.uid, n);

@@ -4,6 +4,7 @@
  */
 import type { Config } from "./config.ts";
 import {
+  type Entry,
   type ErrorCode,
   type ErrorFrame,
   type Message,
@@ -13,7 +14,8 @@ import {
 } from "./protocol/index.ts";
 import type { JoinRequest } from "./room.ts";
 import { type SessionRecord, userOf } from "./session.ts";
-import { fitNewest, type Store } from "./store/store.ts";
+import { fitFirst } from "./store/log.ts";
+import type { Store } from "./store/store.ts";
 import { utf8Length } from "./text.ts";
 
 /** Where the room stands as a connection joins it. */
@@ -48,7 +50,7 @@ export function welcomeFrame(
   };
   // What the frame takes besides its messages, and room for `"more":true`.
   const budget = PAGE_MAX_BYTES - utf8Length(JSON.stringify(frame)) - 16;
-  const replay = replayFor(store, config, at, req, budget);
+  const replay = replayFor(store, config, at, req, budget, record.v === 2);
   if (replay) {
     frame.messages = replay;
     frame.resumed = true;
@@ -68,16 +70,18 @@ function replayFor(
   at: RoomState,
   req: JoinRequest,
   budget: number,
-): Message[] | undefined {
+  v2: boolean,
+): Message[] | Entry[] | undefined {
   const { since, epoch } = req;
   if (since === undefined || epoch !== at.epoch || since > at.seq || at.seq - since > config.resumeWindow) {
     return undefined;
   }
   const oldest = store.oldestSeq(at.room) ?? at.seq + 1;
   if (since < oldest - 1) return undefined;
-  const messages = store.after(at.room, since);
+  // A v2 connection is replayed every entry of every kind; a v1 one, message entries only.
+  const replay: Message[] | Entry[] = v2 ? store.entriesAfter(at.room, since) : store.after(at.room, since);
   // A replay that does not fit is answered as a failed resume: the client pages the gap itself.
-  return fitNewest([...messages].reverse(), budget) === messages.length ? messages : undefined;
+  return fitFirst([...replay].reverse(), budget) === replay.length ? replay : undefined;
 }
 
 /** Serialize a frame, with the request's `ref` when it had one. */

@@ -1,9 +1,12 @@
 /**
- * The room engine: members, presence, ordering, history and the per-frame rules. It is runtime-agnostic:
- * it sees sockets only through `Connection` and storage only through `Store`, so the same code runs in a
- * Node/Deno/Bun process and inside a Durable Object.
+ * The room engine: members, presence, the room log's order and the per-frame rules. It is
+ * runtime-agnostic: it sees sockets only through `Connection` and storage only through `Store`, so the
+ * same code runs in a Node/Deno/Bun process and inside a Durable Object.
  */
+import type { Outcome } from "./actions.ts";
+import type { Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
+import { Fanout, type Publish } from "./fanout.ts";
 import { randomHex } from "./ids.ts";
 import { takeFrom } from "./limits.ts";
 import { Members } from "./members.ts";
@@ -12,17 +15,20 @@ import {
   CLOSE,
   type ErrorCode,
   frameParser,
-  type Message,
   PAGE_MAX_BYTES,
   type Parsed,
   type RoomInfo,
   type User,
 } from "./protocol/index.ts";
+import { type Defer, RoomLog } from "./room-log.ts";
 import { type Connection, type SessionRecord, strike, takeToken, userOf } from "./session.ts";
 import type { Store } from "./store/store.ts";
 import { utf8Length } from "./text.ts";
 
-/** What a client asked for in its upgrade URL, already validated. */
+export type { Publish } from "./fanout.ts";
+export type { Defer } from "./room-log.ts";
+
+/** What a client asked for in its upgrade, already validated. */
 export interface JoinRequest {
   name?: string;
   token?: string;
@@ -30,22 +36,14 @@ export interface JoinRequest {
   epoch?: string;
   /** The client's address group (src/limits.ts). */
   group: string;
+  /** The protocol the connection selected: 2 for `parley.v2` (default 1). */
+  version?: 1 | 2;
+  /** A signed user, verified at the upgrade (PROTOCOL-v2 section 2). */
+  identity?: Identity;
 }
 
-/** A `say` taken in, numbered, and waiting for its batch to commit. */
-interface Uncommitted {
-  conn: Connection;
-  message: Message;
-}
-
-/** Run a function later in this turn of the event loop, or now. */
-export type Defer = (fn: () => void) => void;
-
-/** Commit each message as it comes (tests, and hosts whose events never share a turn). */
+/** Commit each entry as it comes (tests, and hosts whose events never share a turn). */
 const immediately: Defer = (fn) => fn();
-
-/** A runtime's native broadcast to every connection that called `subscribe(topic)` (Bun's publish). */
-export type Publish = (topic: string, frame: string) => void;
 
 /** What a room is built with; only `store` and `config` are required. */
 export interface RoomOptions {
@@ -53,7 +51,7 @@ export interface RoomOptions {
   config: Config;
   /** The clock (tests pass a fake one). */
   now?: () => number;
-  /** When the room commits the says it took in (default: each at once). */
+  /** When the room commits the entries it took in (default: each at once). */
   defer?: Defer;
   /** The runtime's native publish, when it has one; the room then broadcasts to all with it (Bun). */
   publish?: Publish;
@@ -62,24 +60,20 @@ export interface RoomOptions {
 }
 
 /**
- * One chat room: the single source of order for its messages. It assumes that a connection's `close`
- * does not run that connection's leave before it returns; an adapter whose runtime does (Bun) defers
- * its close, so that a `left` cannot come between a sender's `message` and its `ack`.
+ * One chat room: the single source of order for its log. It assumes that a connection's `close` does
+ * not run that connection's leave before it returns; an adapter whose runtime does (Bun) defers its
+ * close, so that a `left` cannot come between a sender's entry and its `ack`.
  */
 export class Room {
   readonly epoch: string;
-  /** The last committed seq: what a welcome or the room API reports. */
-  private seq: number;
-  /** Says numbered past `seq`, to be committed together and only then sent (group commit). */
-  private uncommitted: Uncommitted[] = [];
   private readonly members = new Members();
+  private readonly fanout: Fanout;
+  private readonly log: RoomLog;
   private readonly store: Store;
   private readonly config: Config;
   private readonly now: () => number;
-  private readonly defer: Defer;
-  private readonly publish?: Publish;
   private readonly guestAway?: (at: number) => void;
-  private readonly parse: (text: string) => Parsed;
+  private readonly parse: { 1: (text: string) => Parsed; 2: (text: string) => Parsed };
 
   constructor(
     readonly name: string,
@@ -88,13 +82,24 @@ export class Room {
     this.store = options.store;
     this.config = options.config;
     this.now = options.now ?? Date.now;
-    this.defer = options.defer ?? immediately;
-    this.publish = options.publish;
     this.guestAway = options.guestAway;
-    this.parse = frameParser(this.config);
-    const meta = this.store.meta(name);
-    this.epoch = meta.epoch;
-    this.seq = meta.seq;
+    this.parse = { 1: frameParser({ ...this.config, version: 1 }), 2: frameParser({ ...this.config, version: 2 }) };
+    this.fanout = new Fanout(name, this.members, this.config, options.publish);
+    this.epoch = this.store.meta(name).epoch;
+    this.log = new RoomLog({
+      room: name,
+      store: this.store,
+      config: this.config,
+      members: this.members,
+      fanout: this.fanout,
+      now: this.now,
+      defer: options.defer ?? immediately,
+    });
+  }
+
+  /** Send what waits for the group commit now (before any frame that must come after it). */
+  private commit(): void {
+    this.log.commit();
   }
 
   /** Connections currently in the room. */
@@ -110,38 +115,46 @@ export class Room {
   /** The public state of the room, as `GET /api/rooms/:room` answers it. */
   info(): RoomInfo {
     this.commit();
-    return { room: this.name, epoch: this.epoch, seq: this.seq, members: this.memberList() };
+    return { room: this.name, epoch: this.epoch, seq: this.log.seq, members: this.memberList() };
   }
 
   /**
    * Admit a new connection: send its `welcome`, then tell everyone else. Returns false (after closing
-   * the connection) when the room is full, or full for the connection's address group.
+   * the connection) when the room is full, full for the connection's address group, or bans the user.
    */
   join(conn: Connection, req: JoinRequest, cid: string): boolean {
     this.commit();
-    let stored = req.token ? this.store.userByToken(this.name, req.token) : undefined;
+    const signed = req.identity;
+    let stored = signed
+      ? this.store.userBySub(this.name, signed.sub)
+      : req.token
+        ? this.store.userByToken(this.name, req.token)
+        : undefined;
+    // A reconnect token never restores a signed identity (the app refuses it 401 before the upgrade).
+    if (!signed && stored?.sub !== undefined) stored = undefined;
     const present = stored && this.members.user(stored.id);
-    if (!present && this.members.userCount >= this.config.maxMembers) {
-      conn.close(CLOSE.tryAgainLater, "room_full");
-      return false;
-    }
+    if (!present && this.members.userCount >= this.config.maxMembers) return this.refuse(conn, "room_full");
     // Anonymous users per address group: one address cannot fill a room with guests. A user already
     // connected from the group may open another tab.
     const fromGroup = this.members.fromGroup(req.group, stored?.id);
-    if (!fromGroup.includes && fromGroup.users >= this.config.maxMembersPerIp) {
-      conn.close(CLOSE.tryAgainLater, "room_full");
+    if (!signed && !fromGroup.includes && fromGroup.users >= this.config.maxMembersPerIp) {
+      return this.refuse(conn, "room_full");
+    }
+    const now = this.now();
+    if (this.store.banned(this.name, now, { uid: stored?.id, group: signed ? undefined : req.group })) {
+      conn.close(CLOSE.policy, "banned");
       return false;
     }
     if (stored && !present) this.store.userAway(this.name, stored.id, undefined);
-    stored ??= this.store.createUser(this.name, (id) => req.name ?? `guest-${id}`, randomHex());
+    const wanted = signed ? signed.name : req.name;
+    stored ??= this.store.createUser(this.name, (id) => wanted ?? `guest-${id}`, randomHex(), signed?.sub);
     let name = present?.user.name ?? stored.name;
-    if (req.name !== undefined && req.name !== name) {
+    if (wanted !== undefined && wanted !== name) {
       // A present user who reconnects with a new name is renamed everywhere before this welcome.
-      if (present) this.rename(stored.id, req.name);
-      else this.store.renameUser(this.name, stored.id, req.name);
-      name = req.name;
+      if (present) this.rename(stored.id, wanted);
+      else this.store.renameUser(this.name, stored.id, wanted);
+      name = wanted;
     }
-    const now = this.now();
     const record: SessionRecord = {
       cid,
       room: this.name,
@@ -157,13 +170,21 @@ export class Room {
       strikes: 0,
       strikesAt: 0,
       typingAt: 0,
+      v: req.version ?? 1,
     };
+    if (signed) record.sub = signed.sub;
+    if (signed?.role === "moderator") record.role = "moderator";
     conn.save(record);
     this.add(conn, record, stored.posted);
-    const at = { room: this.name, epoch: this.epoch, seq: this.seq, members: this.memberList() };
-    this.send(conn, welcomeFrame(this.store, this.config, at, req, record));
-    if (!present) this.broadcast(JSON.stringify({ type: "joined", user: userOf(record) }), record.uid);
+    const at = { room: this.name, epoch: this.epoch, seq: this.log.seq, members: this.memberList() };
+    this.fanout.send(conn, welcomeFrame(this.store, this.config, at, req, record));
+    if (!present) this.fanout.broadcast(JSON.stringify({ type: "joined", user: userOf(record) }), record.uid);
     return true;
+  }
+
+  private refuse(conn: Connection, reason: string): false {
+    conn.close(CLOSE.tryAgainLater, reason);
+    return false;
   }
 
   /** Re-admit a connection from its saved record, with no frames sent (a woken Durable Object). */
@@ -191,33 +212,54 @@ export class Room {
     }
     const now = this.now();
     if (this.overBudget(conn, record, now)) return;
-    const parsed = this.parse(data);
+    const parsed = this.parse[record.v === 2 ? 2 : 1](data);
     if (!parsed.ok) return this.reject(conn, record, now, parsed.code, parsed.message, parsed.ref);
     const frame = parsed.frame;
-    // Only a say waits for a group commit; any other frame first lets the says before it go out, so
+    // Entries wait for a group commit; any other frame first lets the entries before it go out, so
     // every client sees frames in the order they were taken in. Typing takes no token.
+    if (frame.type === "typing") {
+      this.commit();
+      return this.typing(conn, record, now);
+    }
+    if (frame.type !== "say" && frame.type !== "edit" && frame.type !== "react") this.commit();
+    if (this.limited(conn, record, now, frame.ref)) return;
+    const actor = userOf(record);
+    const rules = this.log.rules;
     switch (frame.type) {
-      case "say":
-        if (this.limited(conn, record, now, frame.ref)) return;
-        return this.say(conn, record, now, frame.text, frame.ref);
-      case "typing":
-        this.commit();
-        return this.typing(conn, record, now);
+      case "say": {
+        const refused = rules.muted(actor, now) ?? (frame.replyTo ? rules.replyTo(frame.replyTo) : undefined);
+        if (refused)
+          return this.reject(conn, record, now, refused.code, refused.message, frame.ref, refused.retryAfterMs);
+        return this.log.say(conn, actor, now, frame.text, frame.ref, frame.replyTo);
+      }
+      case "edit":
+        return this.act(conn, record, now, frame.ref, rules.edit(actor, frame.target, frame.text, now));
+      case "react":
+        return this.act(conn, record, now, frame.ref, rules.react(actor, frame, now));
+      case "delete":
+        return this.act(conn, record, now, frame.ref, rules.delete(actor, frame.target));
+      case "kick":
+      case "ban":
+      case "unban":
+      case "mute":
+        return this.act(conn, record, now, frame.ref, rules.moderate(actor, frame.type, frame.user, now, { ...frame }));
       case "rename":
-        this.commit();
-        if (this.limited(conn, record, now, frame.ref)) return;
+        if (record.sub !== undefined) {
+          return this.reject(conn, record, now, "forbidden", "a signed user's name is the token's", frame.ref);
+        }
         return this.rename(record.uid, frame.name);
       case "history": {
-        this.commit();
-        if (this.limited(conn, record, now, frame.ref)) return;
         // The frame's own fields and its ref take well under 200 bytes of the page's budget.
-        const page = this.store.history(this.name, frame.limit ?? 50, frame.before, PAGE_MAX_BYTES - 200);
-        return this.send(conn, withRef({ type: "history", ...page }, frame.ref));
+        const budget = PAGE_MAX_BYTES - 200;
+        const limit = frame.limit ?? 50;
+        const page =
+          "entries" in frame && frame.entries
+            ? this.store.entriesBefore(this.name, frame.before, limit, budget)
+            : this.store.history(this.name, limit, frame.before, budget);
+        return this.fanout.send(conn, withRef({ type: "history", ...page }, frame.ref));
       }
       case "ping":
-        this.commit();
-        if (this.limited(conn, record, now, frame.ref)) return;
-        return this.send(conn, withRef({ type: "pong" }, frame.ref));
+        return this.fanout.send(conn, withRef({ type: "pong" }, frame.ref));
     }
   }
 
@@ -235,7 +277,7 @@ export class Room {
     this.commit();
     if (now - record.limitedAt >= 1000) {
       record.limitedAt = now;
-      this.send(conn, errorFrame("rate_limited", "too many frames: slow down", undefined, wait));
+      this.fanout.send(conn, errorFrame("rate_limited", "too many frames: slow down", undefined, wait));
     }
     if (strike(record, now, this.config)) conn.close(CLOSE.policy, "too many rejected frames");
     conn.save(record);
@@ -266,7 +308,7 @@ export class Room {
         this.store.userAway(this.name, record.uid, now);
         this.guestAway?.(now);
       }
-      this.broadcast(JSON.stringify({ type: "left", user: gone.user }));
+      this.fanout.broadcast(JSON.stringify({ type: "left", user: gone.user }));
     }
     return true;
   }
@@ -278,63 +320,21 @@ export class Room {
   }
 
   private add(conn: Connection, record: SessionRecord, posted: boolean): void {
-    if (this.publish) {
-      // A member that cannot subscribe would miss every published frame without a sign.
-      if (!conn.subscribe) throw new Error("this host publishes natively, but the connection cannot subscribe");
-      conn.subscribe(this.name);
-    }
+    this.fanout.subscribe(conn, record);
     this.members.add(conn, record, posted);
   }
 
-  private say(conn: Connection, record: SessionRecord, now: number, text: string, ref?: string): void {
-    const seq = this.seq + this.uncommitted.length + 1;
-    const message: Message = { type: "message", seq, ts: now, from: userOf(record), text };
-    if (ref !== undefined) message.ref = ref;
-    this.uncommitted.push({ conn, message });
-    if (this.uncommitted.length === 1) this.defer(() => this.commit());
-  }
-
-  /**
-   * Commit every pending say in one transaction, then send them. One commit per batch instead of per
-   * message is most of what SQLite costs here, and nobody sees a message before its commit.
-   */
-  private commit(): void {
-    if (this.uncommitted.length === 0) return;
-    const batch = this.uncommitted;
-    this.uncommitted = [];
-    // Authors posting for the first time are marked in the same commit, so they are never forgotten.
-    const posters: string[] = [];
-    for (const { message } of batch) {
-      const entry = this.members.user(message.from.id);
-      if (entry && !entry.posted) {
-        entry.posted = true;
-        posters.push(message.from.id);
-      }
-    }
-    try {
-      this.store.appendAll(
-        this.name,
-        batch.map((p) => p.message),
-        this.config.historyLimit,
-        posters,
-      );
-    } catch (err) {
-      for (const id of posters) {
-        const entry = this.members.user(id);
-        if (entry) entry.posted = false;
-      }
-      console.error(`parley: could not store ${batch.length} message(s) in room ${this.name}:`, (err as Error).message);
-      for (const { conn, message } of batch) {
-        this.send(conn, errorFrame("internal", "the message could not be stored", message.ref));
-      }
+  /** Take in what a v2 frame makes: a refusal, a no-op ack, or an entry for the group commit. */
+  private act(conn: Connection, record: SessionRecord, now: number, ref: string | undefined, outcome: Outcome): void {
+    if ("code" in outcome)
+      return this.reject(conn, record, now, outcome.code, outcome.message, ref, outcome.retryAfterMs);
+    if (!("fields" in outcome)) {
+      // No change: acked with no seq, after the entries before it.
+      this.commit();
+      if (ref !== undefined) this.fanout.send(conn, JSON.stringify({ type: "ack", ref }));
       return;
     }
-    this.seq = batch[batch.length - 1].message.seq;
-    for (const { conn, message } of batch) {
-      this.broadcast(JSON.stringify(message));
-      if (message.ref !== undefined)
-        this.send(conn, JSON.stringify({ type: "ack", ref: message.ref, seq: message.seq }));
-    }
+    this.log.append(conn, userOf(record), now, ref, outcome);
   }
 
   private rename(uid: string, name: string): void {
@@ -351,7 +351,7 @@ export class Room {
       }
     }
     this.store.renameUser(this.name, uid, name);
-    this.broadcast(JSON.stringify({ type: "renamed", user: { ...entry.user }, from }));
+    this.fanout.broadcast(JSON.stringify({ type: "renamed", user: { ...entry.user }, from }));
   }
 
   private typing(conn: Connection, record: SessionRecord, now: number): void {
@@ -364,7 +364,7 @@ export class Room {
     }
     record.typingAt = now;
     conn.save(record);
-    this.broadcast(JSON.stringify({ type: "typing", user: { ...entry.user } }), record.uid);
+    this.fanout.broadcast(JSON.stringify({ type: "typing", user: { ...entry.user } }), record.uid);
   }
 
   private reject(
@@ -376,48 +376,11 @@ export class Room {
     ref?: string,
     retryAfterMs?: number,
   ): void {
-    // An error answers a later frame than the says still pending: those go first.
+    // An error answers a later frame than the entries still pending: those go first.
     this.commit();
-    this.send(conn, errorFrame(code, message, ref, retryAfterMs));
+    this.fanout.send(conn, errorFrame(code, message, ref, retryAfterMs));
     const over = strike(record, now, this.config);
     conn.save(record);
     if (over) conn.close(CLOSE.policy, "too many rejected frames");
-  }
-
-  /** Send one already-serialized frame to every member, except the connections of `exceptUid`. */
-  private broadcast(frame: string, exceptUid?: string): void {
-    if (this.publish && exceptUid === undefined) return this.publishToAll(frame);
-    for (const member of this.members.all()) {
-      if (member.uid !== exceptUid) this.send(member.conn, frame);
-    }
-  }
-
-  /**
-   * One native publish instead of a send per member. The runtime drops a frame silently for a socket
-   * past its own backpressure limit, which the adapter sets to twice ours and checks before each send;
-   * so a member whose queue was over ours before this frame is closed now, as `send` would have done,
-   * long before the runtime would drop anything for it.
-   */
-  private publishToAll(frame: string): void {
-    (this.publish as Publish)(this.name, frame);
-    const bytes = utf8Length(frame);
-    for (const { conn } of this.members.all()) {
-      if (conn.bufferedAmount() - bytes > this.config.maxQueueBytes) conn.close(CLOSE.tryAgainLater, "slow_reader");
-    }
-  }
-
-  private send(conn: Connection, frame: string): void {
-    // What was already waiting decides, not what this frame adds: one frame can be bigger than the limit
-    // on its own (a welcome or history page of long messages), and Deno counts a frame as queued until
-    // its write completes, so measuring after the send closed readers that kept up (found by
-    // tests/reliability/limits.ts). A reader that is really behind is closed one frame later.
-    const waiting = conn.bufferedAmount();
-    try {
-      conn.send(frame);
-    } catch {
-      // A socket that fails to take a frame is on its way out; its close event removes it.
-      return;
-    }
-    if (waiting > this.config.maxQueueBytes) conn.close(CLOSE.tryAgainLater, "slow_reader");
   }
 }

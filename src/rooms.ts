@@ -2,6 +2,7 @@
  * Where rooms live. `RoomService` is what the app talks to; `Rooms` holds every room of one process
  * (Node, Deno, Bun). On Workers each Durable Object holds its one room behind the same interface.
  */
+import type { Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { randomHex } from "./ids.ts";
 import { AddressSlots, type Slot } from "./limits.ts";
@@ -16,12 +17,31 @@ export interface RoomService {
   connectionsFrom(group: string): number;
   /** Take a connection slot for an upgrade from `group`, or undefined when the group is at its cap. */
   takeSlot(group: string): Slot | undefined;
+  /**
+   * The room's own part of the access step: a banned user (`403 banned`), or an anonymous request with
+   * a signed user's reconnect token (`401`). Undefined when the join may go ahead.
+   */
+  admission(room: string, who: Admission): Refused | undefined;
   /** Join a connection to a room; its slot counts from now on, or is given back if the join is refused. */
   join(room: string, conn: Connection, req: JoinRequest, slot?: Slot): void;
   receive(conn: Connection, data: unknown): void;
   leave(conn: Connection): void;
   info(room: string): RoomInfo;
   history(room: string, limit: number, before?: number): MessagePage;
+}
+
+/** Who asks to join: a signed identity, or an anonymous reconnect token, and where from. */
+export interface Admission {
+  identity?: Identity;
+  token?: string;
+  group: string;
+}
+
+/** A refusal with its HTTP status and code. */
+export interface Refused {
+  status: 401 | 403;
+  code: "unauthorized" | "banned";
+  message: string;
 }
 
 export interface RoomsOptions {
@@ -67,6 +87,20 @@ export class Rooms implements RoomService {
     const cap = this.config.maxConnectionsPerIp;
     if (!this.options.connectionsFrom) return this.slots.take(group, cap);
     return cap > 0 && this.options.connectionsFrom(group) >= cap ? undefined : COUNTED_BY_PLATFORM;
+  }
+
+  admission(room: string, who: Admission): Refused | undefined {
+    const banned: Refused = { status: 403, code: "banned", message: "you are banned from this room" };
+    const now = Date.now();
+    if (who.identity) {
+      const uid = this.store.userBySub(room, who.identity.sub)?.id;
+      return uid !== undefined && this.store.banned(room, now, { uid }) ? banned : undefined;
+    }
+    const stored = who.token ? this.store.userByToken(room, who.token) : undefined;
+    if (stored?.sub !== undefined) {
+      return { status: 401, code: "unauthorized", message: "this reconnect token belongs to a signed user" };
+    }
+    return this.store.banned(room, now, { uid: stored?.id, group: who.group }) ? banned : undefined;
   }
 
   join(name: string, conn: Connection, req: JoinRequest, slot?: Slot): void {

@@ -31,6 +31,11 @@ export interface SessionRecord {
   strikesAt: number;
   /** When this connection last had a `typing` relayed. */
   typingAt: number;
+  /** The protocol the connection speaks: 2 when it offered `parley.v2`. */
+  v: 1 | 2;
+  /** A signed user's subject, and their role when not a member (PROTOCOL-v2 section 2). */
+  sub?: string;
+  role?: "moderator";
 }
 
 /**
@@ -57,6 +62,9 @@ export const RECORD_FIELDS = {
   strikes: "transient",
   strikesAt: "transient",
   typingAt: "transient",
+  v: "durable",
+  sub: "durable",
+  role: "durable",
 } as const satisfies Record<keyof SessionRecord, "durable" | "transient">;
 
 /** The fields a hibernating runtime must persist whenever they change. */
@@ -80,7 +88,10 @@ export interface Connection {
 
 /** The user a record belongs to. */
 export function userOf(record: SessionRecord): User {
-  return { id: record.uid, name: record.name };
+  const user: User = { id: record.uid, name: record.name };
+  if (record.sub !== undefined) user.sub = record.sub;
+  if (record.role !== undefined) user.role = record.role;
+  return user;
 }
 
 /**

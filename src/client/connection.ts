@@ -1,12 +1,13 @@
 /**
  * The connection: one user in one room, over one socket at a time. It owns the socket's life (open,
- * keep-alive, drop, backoff, stop) and the dispatch of frames; the outbox, the requests, the rename and
- * the gap paging are parts it drives, each working through a Link. index.ts states what it promises.
+ * keep-alive, drop, backoff, stop) and the dispatch of frames; the outbox, the requests, the rename,
+ * the gap paging and the folded view are parts it drives, each working through a Link. The calls that
+ * make entries are in calls.ts. index.ts states what it promises.
  */
-import { CLIENT_GAVE_UP, CLOSE, SUBPROTOCOL, TYPING_INTERVAL_MS } from "../protocol/constants.ts";
+import { CLIENT_GAVE_UP, CLOSE, SUBPROTOCOL, SUBPROTOCOL_V2, TYPING_INTERVAL_MS } from "../protocol/constants.ts";
 import type {
-  AckFrame,
   ClientFrame,
+  Entry,
   ErrorFrame,
   HistoryPage,
   Message,
@@ -15,21 +16,25 @@ import type {
   User,
   WelcomeFrame,
 } from "../protocol/index.ts";
-import { Emitter } from "./emitter.ts";
+import { withAccessToken } from "./access.ts";
+import { EntryCalls } from "./calls.ts";
 import { ParleyError } from "./errors.ts";
-import { GapFiller } from "./gaps.ts";
-import { CONNECT_TIMEOUT_MS, diagnose, joinQuery, socketPath } from "./handshake.ts";
+import { RoomView } from "./fold.ts";
+import { GapFiller, gapAfter } from "./gaps.ts";
+import { CONNECT_TIMEOUT_MS, diagnose, joinQuery, socketUrl } from "./handshake.ts";
 import { KeepAlive } from "./keepalive.ts";
 import type { Link } from "./link.ts";
+import { LogReader } from "./log.ts";
 import { Outbox } from "./outbox.ts";
 import { afterClose, afterRefusal, backoffDelay } from "./reconnect.ts";
 import { Renamer } from "./rename.ts";
 import { Requests } from "./requests.ts";
 import { type Timer, Timers } from "./timers.ts";
 import type {
-  ClientEvents,
+  Ack,
   ConnectionState,
   ConnectOptions,
+  EntryCall,
   QueuedMessage,
   SocketConstructor,
   SocketLike,
@@ -42,7 +47,7 @@ const ABNORMAL_CLOSURE = 1006;
 const OPEN = 1;
 
 /** One user's connection to one room, reconnecting and resuming until it is stopped. */
-export class ParleyClient extends Emitter<ClientEvents> {
+export class ParleyClient extends EntryCalls {
   state: ConnectionState = "connecting";
   /** This user, once welcomed. */
   me?: User;
@@ -53,11 +58,15 @@ export class ParleyClient extends Emitter<ClientEvents> {
   epoch?: string;
   token?: string;
   name?: string;
+  /** The subprotocol of the last welcomed connection: `parley.v2`, or `parley.v1` (an older server). */
+  protocol?: string;
 
   private readonly opts: ConnectOptions;
   private readonly wsBase: string;
   private readonly httpBase: string;
   private readonly random: () => number;
+  /** For the handshake, and for an access token function to answer. */
+  private readonly connectTimeout: number;
   private readonly refPrefix: string;
   private lastRef = 0;
   private readonly timers = new Timers();
@@ -66,7 +75,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private readonly renamer: Renamer;
   private readonly gaps: GapFiller;
   private readonly keepAlive: KeepAlive;
+  private readonly view = new RoomView();
+  private readonly log: LogReader;
   private socket?: SocketLike;
+  /** The current socket's join query and access token, for its diagnostic GET. */
+  private handshake?: { query: URLSearchParams; access?: string };
   /** The current socket opened: its close is a drop, not a refused handshake. */
   private opened = false;
   /** Attempts since the last welcome, for the backoff. */
@@ -80,6 +93,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.name = options.name;
     this.token = options.token;
     this.random = options.random ?? Math.random;
+    this.connectTimeout = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
     const base = baseUrl.replace(/\/+$/, "");
     this.wsBase = base.replace(/^http/, "ws");
     this.httpBase = base.replace(/^ws/, "http");
@@ -92,6 +106,9 @@ export class ParleyClient extends Emitter<ClientEvents> {
       get open() {
         return client.socket?.readyState === OPEN;
       },
+      get v2() {
+        return client.protocol !== SUBPROTOCOL;
+      },
       send: (frame) => this.send(frame),
       nextRef: (prefix) => this.nextRef(prefix),
       timers: this.timers,
@@ -99,18 +116,26 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.outbox = new Outbox(link, (queue) => this.emit("queue", queue));
     this.requests = new Requests(link);
     this.renamer = new Renamer(link);
-    this.gaps = new GapFiller(this.requests, this.timers, (before, limit) => this.history(before, limit));
+    this.gaps = new GapFiller(this.requests, this.timers);
+    this.log = new LogReader(this, this.view, this.outbox, (event, payload) => this.emit(event, payload));
     this.keepAlive = new KeepAlive(link, options, () => this.socket && this.abandon(this.socket, "no answer to ping"));
     this.openSocket();
     // Listeners attach after the constructor; tell them where things start.
     queueMicrotask(() => this.state === "connecting" && this.emit("state", { state: "connecting" }));
   }
 
-  /** Post a message. It waits in the queue while offline; resolves with its ack once committed. */
-  say(text: string): Promise<AckFrame> {
-    // A stopped client never reconnects, so a queued message would wait forever.
+  /**
+   * The folded view of the room: each message this client knows, by `seq` in `seq` order, as it now
+   * stands. Seeded by a fresh welcome and `history()` pages, then changed by each entry once (`change`).
+   */
+  get messages(): ReadonlyMap<number, Message> {
+    return this.view.messages;
+  }
+
+  protected entry(frame: EntryCall): Promise<Ack> {
+    // A stopped client never reconnects, so a queued frame would wait forever.
     if (this.state === "stopped") return Promise.reject(new ParleyError("stopped", "not sent: the client stopped"));
-    return this.outbox.add(text);
+    return this.outbox.add(frame);
   }
 
   /**
@@ -133,9 +158,10 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.send({ type: "typing" });
   }
 
-  /** Older messages: the newest `limit` (at most 100) before `before`, oldest first. */
+  /** Older messages: the newest `limit` (at most 100) before `before`, oldest first, folded; the view adds them. */
   history(before: number, limit = 50): Promise<HistoryPage> {
-    return this.requests.ask<HistoryPage>("h", (ref) => ({ type: "history", before, limit, ref }));
+    const frame = (ref: string) => ({ type: "history", before, limit, ref }) as const;
+    return this.requests.ask<HistoryPage>("h", frame, (page) => this.log.page(page.messages));
   }
 
   /** Round trip to the server (it takes a token from the rate bucket, unlike the keep-alive). */
@@ -155,17 +181,28 @@ export class ParleyClient extends Emitter<ClientEvents> {
 
   // ---- the socket's life ------------------------------------------------------------------
 
+  /** Open a socket once the access token is there (the application's function may take a while). */
   private openSocket() {
+    const stopped = () => this.state === "stopped";
+    const open = (access?: string) => this.openWith(access);
+    withAccessToken(this.opts.accessToken, this.timers, this.connectTimeout, stopped, open, (reason) => {
+      // A failed attempt with no socket: back off and ask again, without a diagnostic GET.
+      this.opened = true;
+      void this.dropped(ABNORMAL_CLOSURE, reason);
+    });
+  }
+
+  private openWith(access: string | undefined) {
     const Socket = this.opts.WebSocket ?? (globalThis.WebSocket as unknown as SocketConstructor | undefined);
     if (!Socket) throw new Error("no WebSocket here: pass one as options.WebSocket (on Node 20, ws's)");
     const query = joinQuery({ name: this.name, token: this.token, epoch: this.epoch, seq: this.seq });
-    const ws = new Socket(`${this.wsBase}${socketPath(this.opts.room)}?${query}`, [SUBPROTOCOL]);
+    this.handshake = { query, access };
+    // v2 first; a server that only knows v1 selects that, and the client works as a v1 client.
+    const ws = new Socket(socketUrl(this.wsBase, this.opts.room, query, access), [SUBPROTOCOL_V2, SUBPROTOCOL]);
     this.socket = ws;
     this.opened = false;
     // A server that accepts the connection and then says nothing would leave the handshake open for ever.
-    this.connectTimer = this.timers.after(this.opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, () =>
-      this.abandon(ws, "the handshake timed out"),
-    );
+    this.connectTimer = this.timers.after(this.connectTimeout, () => this.abandon(ws, "the handshake timed out"));
     ws.onopen = () => {
       this.opened = true;
       this.connectTimer?.cancel();
@@ -194,7 +231,9 @@ export class ParleyClient extends Emitter<ClientEvents> {
     let next = afterClose(code, reason);
     if (!this.opened) {
       const fetcher = this.opts.fetch ?? globalThis.fetch;
-      const why = await diagnose(`${this.httpBase}${socketPath(this.opts.room)}`, fetcher, this.timers);
+      // The upgrade's query (a ban can be by reconnect token); the access token goes as a header.
+      const url = socketUrl(this.httpBase, this.opts.room, this.handshake?.query ?? new URLSearchParams());
+      const why = await diagnose(url, fetcher, this.timers, this.handshake?.access);
       // close() may have run while the GET was out.
       if ((this.state as ConnectionState) === "stopped") return;
       next = afterRefusal(code, reason, why);
@@ -249,7 +288,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
       case "welcome":
         return void this.onWelcome(frame);
       case "message":
-        return this.deliver(frame);
+      case "edited":
+      case "deleted":
+      case "reacted":
+      case "moderated":
+        return this.log.apply(frame);
       case "ack":
         this.outbox.settle(frame.ref, frame);
         return this.emit("ack", frame);
@@ -287,9 +330,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.name = this.renamer.name ?? w.you.name;
     this.members.clear();
     for (const u of w.members) this.members.set(u.id, u);
+    this.protocol = this.socket?.protocol === SUBPROTOCOL ? SUBPROTOCOL : SUBPROTOCOL_V2;
     const resuming = this.epoch === w.epoch;
     if (this.epoch !== undefined && this.epoch !== w.epoch) {
       this.seq = 0;
+      this.log.reset();
       this.emit("reset", { epoch: w.epoch });
     }
     const gapFrom = this.seq;
@@ -297,18 +342,20 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.emit("welcome", w);
     this.emit("members", [...this.members.values()]);
 
-    let replay = w.messages;
-    const first = replay[0];
-    if (!w.resumed && resuming && first && first.seq > gapFrom + 1) {
+    // A fresh join's `messages` are folded (they seed the view); a resume's are every entry since.
+    let replay: (Message | Entry)[] = w.messages;
+    const gap = gapAfter(w, resuming ? gapFrom : undefined, this.protocol === SUBPROTOCOL_V2);
+    if (gap) {
       // The server could not replay from `since`: page back to it before delivering anything newer.
       const ws = this.socket;
       try {
-        replay = [...(await this.gaps.fill(first.seq, gapFrom, () => this.socket === ws)), ...replay];
+        const paged = await this.gaps.fill(gap, gapFrom, () => this.socket === ws);
+        replay = gap.entries ? paged : [...paged, ...replay];
       } catch {
         return; // the socket closed while paging; the next welcome starts over
       }
     }
-    for (const m of replay) this.deliver(m);
+    for (const e of replay) this.log.apply(e);
     if (w.seq > this.seq) this.seq = w.seq;
     const deferred = this.gaps.release();
 
@@ -321,14 +368,6 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.keepAlive.start();
     this.setState({ state: "live" });
     for (const f of deferred) this.onFrame(f);
-  }
-
-  private deliver(m: Message) {
-    if (m.seq <= this.seq) return;
-    this.seq = m.seq;
-    // Our own message, committed: a resend after a reconnect would post it twice.
-    if (m.ref && m.from.id === this.me?.id) this.outbox.settle(m.ref, { type: "ack", ref: m.ref, seq: m.seq });
-    this.emit("message", m);
   }
 
   private onError(e: ErrorFrame) {

@@ -20,6 +20,17 @@ export function socketPath(room: string): string {
   return `/rooms/${encodeURIComponent(room)}/ws`;
 }
 
+/**
+ * A room's socket URL under `base` (ws:// for the upgrade, http:// for its diagnostic GET) with the join
+ * query, and the access token when given (the upgrade's only way to carry one in a browser).
+ */
+export function socketUrl(base: string, room: string, query: URLSearchParams, accessToken?: string): string {
+  const q = new URLSearchParams(query);
+  if (accessToken) q.set("access_token", accessToken);
+  const search = q.toString();
+  return `${base}${socketPath(room)}${search ? `?${search}` : ""}`;
+}
+
 /** The upgrade's query: who this is, and where to resume from. */
 export function joinQuery(at: Position): URLSearchParams {
   const q = new URLSearchParams();
@@ -43,18 +54,22 @@ export interface Refusal {
 
 /**
  * Why a handshake failed. The WebSocket API hides the upgrade's answer, but a plain GET of the same URL
- * answers the same status, with the reason as JSON. Undefined when that GET fails too.
+ * answers the same status, with the reason as JSON. Undefined when that GET fails too. An access token
+ * goes as `Authorization: Bearer`, as the upgrade's `?access_token=` would have been read.
  */
 export async function diagnose(
   url: string,
   fetcher: typeof fetch | undefined,
   timers: Timers,
+  accessToken?: string,
 ): Promise<Refusal | undefined> {
   if (!fetcher) return undefined;
   // A deadline from the client's timers, so that close() aborts the GET instead of leaving it out.
   const deadline = timers.deadline(DIAGNOSE_MS);
+  const init: RequestInit = { signal: deadline.signal };
+  if (accessToken) init.headers = { authorization: `Bearer ${accessToken}` };
   try {
-    const res = await fetcher(url, { signal: deadline.signal });
+    const res = await fetcher(url, init);
     const body = (await res.json().catch(() => undefined)) as HttpError | undefined;
     // Whole seconds (PROTOCOL-v2 section 5); readable across origins only where the server exposes it.
     const retryAfter = Number(res.headers.get("retry-after"));

@@ -8,6 +8,8 @@ export interface Link {
   readonly live: boolean;
   /** A socket is open, welcomed or not yet: a request sent now gets its answer or the drop. */
   readonly open: boolean;
+  /** The last welcomed connection speaks `parley.v2` (true until a welcome says otherwise). */
+  readonly v2: boolean;
   /** Send on the open socket; with none, the frame is dropped (each part resends after the next welcome). */
   send(frame: ClientFrame): void;
   /** A ref no other call of this client uses. */

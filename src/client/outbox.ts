@@ -1,27 +1,30 @@
 /**
- * The outbox: messages said and not yet acknowledged. They wait here while offline and are sent after
- * each welcome; a `rate_limited` refusal puts one back to be resent, one at a time, oldest first.
+ * The outbox: frames that make entries (messages said, and v2's edits, reactions, deletions and
+ * moderation), not yet acknowledged. They wait here while offline and are sent after each welcome, in the
+ * order they were made; a `rate_limited` refusal puts one back to be resent, one at a time, oldest first.
+ * The `queue` event and `queued()` list the messages (`say`) among them.
  */
-import type { AckFrame, ErrorFrame } from "../protocol/index.ts";
+import type { ErrorFrame } from "../protocol/index.ts";
+import { needsV2 } from "./calls.ts";
 import { ParleyError } from "./errors.ts";
 import type { Link } from "./link.ts";
 import type { Timer } from "./timers.ts";
-import type { QueuedMessage } from "./types.ts";
+import type { Ack, EntryCall, EntryFrame, QueuedMessage } from "./types.ts";
 
 interface Unacked {
-  text: string;
-  resolve: (ack: AckFrame) => void;
+  frame: EntryCall;
+  resolve: (ack: Ack) => void;
   reject: (err: Error) => void;
   /** Refused with `rate_limited`: waits its turn to be resent. */
   limited?: boolean;
 }
 
-/** The messages said and not yet acknowledged, in the order they were said. */
+/** The frames made and not yet acknowledged, in the order they were made. */
 export class Outbox {
   private readonly unacked = new Map<string, Unacked>();
-  /** The resent say in flight: its ack resends the next one. */
+  /** The resent frame in flight: its ack resends the next one. */
   private resending?: string;
-  /** The one `rate_limited` resend timer; resends go out one at a time, in the order they were said. */
+  /** The one `rate_limited` resend timer; resends go out one at a time, in the order they were made. */
   private resendTimer?: Timer;
 
   constructor(
@@ -29,60 +32,69 @@ export class Outbox {
     private readonly changed: (queue: QueuedMessage[]) => void,
   ) {}
 
-  /** Queue a message; it is sent now if live. Resolves with its ack once committed. */
-  add(text: string): Promise<AckFrame> {
-    const ref = this.link.nextRef("s");
-    return new Promise<AckFrame>((resolve, reject) => {
-      // Behind a refused message it waits its turn, so that messages keep the order they were said in.
+  /** Queue a frame; it is sent now if live. Resolves with its ack once committed. */
+  add(frame: EntryCall): Promise<Ack> {
+    if (this.link.live && !this.link.v2 && needsV2(frame)) return Promise.reject(unsupported(frame));
+    const ref = this.link.nextRef(frame.type === "say" ? "s" : "e");
+    return new Promise<Ack>((resolve, reject) => {
+      // Behind a refused frame it waits its turn, so that frames keep the order they were made in.
       const limited = [...this.unacked.values()].some((u) => u.limited);
-      this.unacked.set(ref, { text, resolve, reject, limited });
-      this.changed(this.list());
+      this.unacked.set(ref, { frame, resolve, reject, limited });
+      if (frame.type === "say") this.changed(this.list());
       if (this.link.live && !limited) this.send(ref);
     });
   }
 
   /** The messages waiting, oldest first. */
   list(): QueuedMessage[] {
-    return [...this.unacked].map(([ref, u]) => ({ ref, text: u.text }));
+    const says = [...this.unacked].filter(([, u]) => u.frame.type === "say");
+    return says.map(([ref, u]) => ({ ref, text: (u.frame as { text: string }).text }));
   }
 
-  /** Send everything after a welcome: a new connection starts with a full rate bucket. */
+  /**
+   * Send everything after a welcome: a new connection starts with a full rate bucket. On a `parley.v1`
+   * connection the frames it cannot carry are rejected instead.
+   */
   sendAll(): void {
     for (const [ref, u] of this.unacked) {
+      if (!this.link.v2 && needsV2(u.frame)) {
+        this.drop(ref, u);
+        u.reject(unsupported(u.frame));
+        continue;
+      }
       u.limited = false;
       this.send(ref);
     }
   }
 
-  /** A message is committed (its ack, or its own message seen in a replay). */
-  settle(ref: string, ack: AckFrame): void {
+  /** A frame is committed (its ack, or its own entry seen in a replay). */
+  settle(ref: string, ack: Ack): void {
     const u = this.unacked.get(ref);
     if (!u) return;
-    this.unacked.delete(ref);
+    this.drop(ref, u);
     u.resolve(ack);
-    this.changed(this.list());
     if (this.resending === ref) {
       this.resending = undefined;
       this.resendNext();
     }
   }
 
-  /** Take an error frame that answers one of these messages; returns whether it did. */
+  /** Take an error frame that answers one of these frames; returns whether it did. */
   refuse(e: ErrorFrame): boolean {
     const u = e.ref ? this.unacked.get(e.ref) : undefined;
     if (!u || !e.ref) return false;
     if (e.code === "rate_limited") {
-      // The message is fine, the pace was not: send it again when the bucket has a token. Resends go
+      // The frame is fine, the pace was not: send it again when the bucket has a token. Resends go
       // one at a time, oldest first: sent together, all but one would be refused again (each refusal is
-      // a strike towards a 1008 close), and a refused message must not fall behind later ones.
+      // a strike towards a 1008 close), and a refused frame must not fall behind later ones.
       u.limited = true;
       if (this.resending === e.ref) this.resending = undefined;
       if (!this.resendTimer?.active)
         this.resendTimer = this.link.timers.after(e.retryAfterMs ?? 1000, () => this.resendNext());
       return true;
     }
-    this.unacked.delete(e.ref);
-    this.changed(this.list());
+    // Anything else (`muted` included) is the answer: the frame made no entry and is not sent again.
+    this.drop(e.ref, u);
     u.reject(new ParleyError(e.code, e.message, e.retryAfterMs));
     return true;
   }
@@ -94,7 +106,7 @@ export class Outbox {
     this.resending = undefined;
   }
 
-  /** Reject every message: the client stopped and will never send them. */
+  /** Reject every frame: the client stopped and will never send them. */
   failAll(reason: string): void {
     this.dropped();
     for (const [ref, u] of this.unacked) {
@@ -103,7 +115,7 @@ export class Outbox {
     }
   }
 
-  /** Resend the first refused message; its ack resends the next, a refusal waits `retryAfterMs`. */
+  /** Resend the first refused frame; its ack resends the next, a refusal waits `retryAfterMs`. */
   private resendNext() {
     this.resendTimer = undefined;
     if (!this.link.live || this.resending) return;
@@ -114,8 +126,18 @@ export class Outbox {
     this.send(next[0]);
   }
 
+  private drop(ref: string, u: Unacked) {
+    this.unacked.delete(ref);
+    if (u.frame.type === "say") this.changed(this.list());
+  }
+
   private send(ref: string) {
     const u = this.unacked.get(ref);
-    if (u) this.link.send({ type: "say", text: u.text, ref });
+    if (u) this.link.send({ ...u.frame, ref } as EntryFrame);
   }
+}
+
+function unsupported(frame: EntryCall): ParleyError {
+  const what = frame.type === "say" ? "a reply" : `"${frame.type}"`;
+  return new ParleyError("unsupported", `${what} needs parley.v2; the server speaks parley.v1`);
 }

@@ -8,8 +8,11 @@ import type { ConnectOptions } from "./types.ts";
 
 /** After a close in CLOSE_BACKS_OFF the server failed or is full: the next attempt waits at least this. */
 const BACK_OFF_MS = 1000;
-/** A handshake refused for good (a bad room name, a forbidden origin): retrying gets the same answer. */
-const REFUSED_FOR_GOOD = [400, 403];
+/**
+ * A handshake refused for good: a bad room name (400), no valid access token (401 `unauthorized`), a
+ * forbidden origin or room, a ban (403 `forbidden`, `banned`). Retrying gets the same answer.
+ */
+const REFUSED_FOR_GOOD = [400, 401, 403];
 const TOO_MANY_REQUESTS = 429;
 const BACKOFF_INITIAL_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
@@ -19,7 +22,7 @@ export type NextStep =
   | { stop: true; code: number; reason?: string }
   | { stop: false; code: number; reason: string; floorMs: number };
 
-/** After an opened socket closed with `code`. */
+/** After an opened socket closed with `code`: a `1008` (`kicked`, `banned`, too many strikes) stops with its reason. */
 export function afterClose(code: number, reason: string): NextStep {
   if (CLOSE_STOPS.includes(code)) return { stop: true, code, reason };
   // 1013: the room is full or this client fell behind; 1011: the server failed. Give it time.

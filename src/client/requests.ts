@@ -1,13 +1,13 @@
 /**
- * Calls that the server answers by ref (`history` and `ping`): each waits for its answer, for an error
- * frame with its ref, or for the drop of the connection it was sent on.
+ * Calls that the server answers by ref (`history`, raw or folded, and `ping`): each waits for its answer,
+ * for an error frame with its ref, or for the drop of the connection it was sent on.
  */
-import type { ClientFrame, ErrorFrame, HistoryPage, PongFrame } from "../protocol/index.ts";
+import type { ClientFrame, EntriesPage, ErrorFrame, HistoryPage, PongFrame } from "../protocol/index.ts";
 import { ParleyError } from "./errors.ts";
 import type { Link } from "./link.ts";
 
 /** A frame that answers a request. */
-export type Answer = HistoryPage | PongFrame;
+export type Answer = HistoryPage | EntriesPage | PongFrame;
 
 /** One call waiting for its answer. */
 interface Waiter<T> {
@@ -17,16 +17,23 @@ interface Waiter<T> {
 
 /** The requests sent on the current connection and not yet answered, by ref. */
 export class Requests {
-  private readonly waiters = new Map<string, Waiter<HistoryPage> | Waiter<PongFrame>>();
+  private readonly waiters = new Map<string, Waiter<Answer>>();
 
   constructor(private readonly link: Link) {}
 
-  /** Send `frame(ref)` and wait for its answer; rejects at once with `offline` when no socket is open. */
-  ask<T extends Answer>(prefix: string, frame: (ref: string) => ClientFrame): Promise<T> {
+  /**
+   * Send `frame(ref)` and wait for its answer; rejects at once with `offline` when no socket is open.
+   * `heard` sees the answer as it arrives, before any later frame is handled.
+   */
+  ask<T extends Answer>(prefix: string, frame: (ref: string) => ClientFrame, heard?: (answer: T) => void): Promise<T> {
     if (!this.link.open) return Promise.reject(new ParleyError("offline", "not connected"));
     const ref = this.link.nextRef(prefix);
     return new Promise<T>((resolve, reject) => {
-      this.waiters.set(ref, { resolve, reject } as Waiter<HistoryPage> | Waiter<PongFrame>);
+      const settle = (answer: T) => {
+        heard?.(answer);
+        resolve(answer);
+      };
+      this.waiters.set(ref, { resolve: settle, reject } as Waiter<Answer>);
       this.link.send(frame(ref));
     });
   }

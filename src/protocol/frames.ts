@@ -78,7 +78,11 @@ export interface WelcomeFrame {
   you: User;
   token: string;
   members: User[];
-  messages: Message[];
+  /**
+   * Folded messages on a fresh join; on a resume, what came after `since`: message entries for a v1
+   * connection, entries of every kind for a v2 one.
+   */
+  messages: Message[] | Entry[];
   seq: number;
   resumed: boolean;
   /** Present (true) when `messages` was cut to fit the page's byte limit; page the rest with `history`. */

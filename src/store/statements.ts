@@ -2,7 +2,7 @@
  * A SqlDriver over the prepared-statement API that better-sqlite3, node:sqlite and bun:sqlite share.
  * The adapters open the database with their runtime's module and hand it here.
  */
-import type { SqlDriver, SqlValue } from "./store.ts";
+import type { SqlDriver, SqlValue } from "./driver.ts";
 
 interface Statement {
   run(...params: SqlValue[]): unknown;
@@ -20,7 +20,13 @@ export interface StatementDatabase {
 export function statementDriver(db: StatementDatabase): SqlDriver {
   // WAL + synchronous=NORMAL: a commit survives a kill -9 of the process (it is in the WAL file
   // once COMMIT returns), which is what the protocol promises before a message is sent.
+  // Before any table exists: a new database gives pages back to the file system when rows go (forgotten
+  // guests, trimmed history), so the file shrinks with them; an old one keeps reusing its free pages.
+  db.exec("PRAGMA auto_vacuum = INCREMENTAL;");
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  // A deleted message is erased from the file, not only unlinked: SQLite zeroes the space it frees
+  // (PROTOCOL-v2 section 1), and the store checkpoints the WAL after a deletion.
+  db.exec("PRAGMA secure_delete = ON;");
   const cache = new Map<string, Statement>();
   const prepared = (sql: string) => {
     const stmt = cache.get(sql) ?? db.prepare(sql);
@@ -48,7 +54,7 @@ export function statementDriver(db: StatementDatabase): SqlDriver {
         depth--;
       }
     },
-    checkpoint: () => void db.exec("PRAGMA wal_checkpoint(TRUNCATE)"),
+    checkpoint: () => void db.exec("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"),
     close: () => void db.close(),
   };
 }

@@ -1,28 +1,30 @@
 /**
- * Room history and room meta in SQLite, behind a small synchronous interface.
+ * A room's state in SQLite, behind a small synchronous interface: its meta (epoch, seq, the user-id
+ * counter), its users, its log (log.ts) and its bans and mutes.
  *
  * Synchronous on purpose: every SQLite API Parley runs on (better-sqlite3, node:sqlite, bun:sqlite and
- * a Durable Object's ctx.storage.sql) is synchronous, so a message can be committed and broadcast in
- * one turn of the event loop, with nothing interleaving between the commit and the send.
+ * a Durable Object's ctx.storage.sql) is synchronous, so an entry can be committed and broadcast in one
+ * turn of the event loop, with nothing interleaving between the commit and the send.
  */
 import { randomHex } from "../ids.ts";
-import type { Message, MessagePage, User } from "../protocol/index.ts";
-import { utf8Length } from "../text.ts";
+import type { Entry, Message, MessagePage, User } from "../protocol/index.ts";
+import type { SqlDriver } from "./driver.ts";
+import {
+  type CommitChanges,
+  entriesBetween,
+  fitFirst,
+  messagesAfter,
+  messagesBefore,
+  oldestEntry,
+  readMessage,
+  type SanctionChange,
+  trimEntries,
+  writeEntries,
+} from "./log.ts";
+import { migrate } from "./schema.ts";
 
-export type SqlValue = string | number | null;
-
-/** The little a store needs from a SQLite driver; each runtime adapter provides one. */
-export interface SqlDriver {
-  /** Run one or more statements without parameters (schema, pragmas). */
-  exec(sql: string): void;
-  run(sql: string, ...params: SqlValue[]): void;
-  all<T>(sql: string, ...params: SqlValue[]): T[];
-  /** Run `fn` in one transaction: all of it commits, or none of it. */
-  transaction<T>(fn: () => T): T;
-  /** Write the WAL back into the database file and truncate it (where the store owns its file). */
-  checkpoint?(): void;
-  close(): void;
-}
+export type { SqlDriver, SqlValue } from "./driver.ts";
+export type { CommitChanges, SanctionChange } from "./log.ts";
 
 export interface RoomMeta {
   epoch: string;
@@ -32,8 +34,20 @@ export interface RoomMeta {
 
 export interface StoredUser extends User {
   token: string;
-  /** Whether the user ever made an entry; a guest who did is never forgotten. */
+  /** Whether an entry or a sanction ever named the user; a guest so named is never forgotten. */
   posted: boolean;
+}
+
+/** A room's active bans and mutes: user id → when it ends (null: until lifted). */
+export interface Sanctions {
+  bans: Map<string, number | null>;
+  mutes: Map<string, number | null>;
+}
+
+/** A page of raw entries. */
+export interface EntryPage {
+  entries: Entry[];
+  more: boolean;
 }
 
 /** What the room engine asks of storage. One implementation serves every runtime. */
@@ -43,88 +57,43 @@ export interface Store {
   /** The room's meta without writing anything: an unused room reads as `seq` 0 and the epoch it will get. */
   peek(room: string): RoomMeta;
   /**
-   * Commit consecutive messages in one transaction, and drop history past `keep` messages. `posters`
-   * are the authors posting for the first time: they are marked, so they are never forgotten.
+   * Commit consecutive entries in one transaction, with what they change (folded messages, erasures,
+   * sanctions, users named for the first time), and drop the log past `keep` entries.
    */
-  appendAll(room: string, messages: Message[], keep: number, posters?: string[]): void;
+  appendAll(room: string, entries: Entry[], keep: number, changes?: CommitChanges): void;
   /**
-   * The newest `limit` messages with `seq < before` (all when `before` is omitted), oldest first, and at
-   * most `maxBytes` of their JSON: a page past it is cut at its oldest end and says `more`.
+   * The newest `limit` messages with `seq < before` (all when `before` is omitted), folded, oldest first,
+   * and at most `maxBytes` of their JSON: a page past it is cut at its oldest end and says `more`.
    */
   history(room: string, limit: number, before?: number, maxBytes?: number): MessagePage;
-  /** Every message with `seq > since`, oldest first. */
+  /** Every message with `seq > since`, folded, oldest first (a v1 resume). */
   after(room: string, since: number): Message[];
-  /** The lowest `seq` still kept, or `undefined` when the room has no history. */
+  /** Every entry of every kind with `seq > since`, oldest first (a v2 resume). */
+  entriesAfter(room: string, since: number): Entry[];
+  /** The newest `limit` raw entries with `seq < before`, oldest first, cut at `maxBytes` at the oldest end. */
+  entriesBefore(room: string, before: number, limit: number, maxBytes?: number): EntryPage;
+  /** One message, folded, if the room still has it. */
+  message(room: string, seq: number): Message | undefined;
+  /** The lowest `seq` still kept, or `undefined` when the room has no entries. */
   oldestSeq(room: string): number | undefined;
   /** Take the next user id from the room's counter (committed before it is handed out). */
-  createUser(room: string, name: (id: string) => string, token: string): StoredUser;
+  createUser(room: string, name: (id: string) => string, token: string, sub?: string): StoredUser;
   userByToken(room: string, token: string): StoredUser | undefined;
+  /** The user a signed `sub` is in the room, if it ever joined. */
+  userBySub(room: string, sub: string): StoredUser | undefined;
+  userById(room: string, id: string): StoredUser | undefined;
   renameUser(room: string, id: string, name: string): void;
+  /** The room's bans and mutes that have not ended by `now`. */
+  sanctions(room: string, now: number): Sanctions;
+  /** Whether a user id, or (for anonymous joins) an address group, stands banned at `now`. */
+  banned(room: string, now: number, who: { uid?: string; group?: string }): boolean;
   /** A user's last connection closed at `at` (the guest clock starts), or one came back (`at` undefined). */
   userAway(room: string, id: string, at: number | undefined): void;
-  /** Forget every guest who never posted and has been away since `before`; how many went. */
+  /** Forget every guest who was never named and has been away since `before`; how many went. */
   forgetGuests(before: number): number;
-  /** When the next guest who never posted went away, or undefined when none is waiting to be forgotten. */
+  /** When the next guest who was never named went away, or undefined when none is waiting. */
   nextGuestAway(): number | undefined;
   close(): void;
-}
-
-export const SCHEMA = `
-CREATE TABLE IF NOT EXISTS rooms (
-  name TEXT PRIMARY KEY,
-  epoch TEXT NOT NULL,
-  seq INTEGER NOT NULL DEFAULT 0,
-  last_user_id INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS messages (
-  room TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  ts INTEGER NOT NULL,
-  user_id TEXT NOT NULL,
-  user_name TEXT NOT NULL,
-  text TEXT NOT NULL,
-  ref TEXT,
-  PRIMARY KEY (room, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS users (
-  room TEXT NOT NULL,
-  token TEXT NOT NULL,
-  id TEXT NOT NULL,
-  name TEXT NOT NULL,
-  away_since INTEGER,
-  posted INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (room, token)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS users_by_id ON users (room, id);
-CREATE TABLE IF NOT EXISTS settings (
-  key TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-) WITHOUT ROWID;
-`;
-
-// Guests waiting to be forgotten, oldest first; posters are never in it.
-const GUEST_INDEX = "CREATE INDEX IF NOT EXISTS users_away ON users (away_since) WHERE posted = 0";
-
-/**
- * A v1 database's users table has neither `away_since` nor `posted`. Added in place: a user who wrote a
- * message counts as a poster, and everyone else as away since the migration (nobody is connected while
- * a store opens).
- */
-function migrateUsers(db: SqlDriver, now: number): void {
-  try {
-    db.all("SELECT away_since, posted FROM users LIMIT 0");
-    return;
-  } catch {
-    // A v1 table: migrate below.
-  }
-  db.transaction(() => {
-    db.exec("ALTER TABLE users ADD COLUMN away_since INTEGER");
-    db.exec("ALTER TABLE users ADD COLUMN posted INTEGER NOT NULL DEFAULT 0");
-    db.exec(
-      "UPDATE users SET posted = 1 WHERE EXISTS (SELECT 1 FROM messages m WHERE m.room = users.room AND m.user_id = users.id)",
-    );
-    db.run("UPDATE users SET away_since = ?", now);
-  });
 }
 
 /** A 64-bit FNV-1a hash as 16 hex digits: a stable epoch for a room from the store's salt and its name. */
@@ -149,42 +118,27 @@ export interface StoreOptions {
   now?: () => number;
 }
 
-interface MessageRow {
-  seq: number;
-  ts: number;
-  user_id: string;
-  user_name: string;
-  text: string;
-  ref: string | null;
-}
-
-function toMessage(row: MessageRow): Message {
-  const m: Message = {
-    type: "message",
-    seq: row.seq,
-    ts: row.ts,
-    from: { id: row.user_id, name: row.user_name },
-    text: row.text,
-  };
-  if (row.ref !== null) m.ref = row.ref;
-  return m;
-}
-
-const COLUMNS = "seq, ts, user_id, user_name, text, ref";
-
-/**
- * How many of `newestFirst` fit in `maxBytes` of JSON, counting from the newest: a page that reads
- * backwards is cut at its oldest end. At least one always fits, so a page always moves on.
- */
+/** How many of `newestFirst` fit in `maxBytes` of JSON: a page that reads backwards is cut at its oldest end. */
 export function fitNewest(newestFirst: Message[], maxBytes: number): number {
-  if (maxBytes === Number.POSITIVE_INFINITY) return newestFirst.length;
-  let bytes = 0;
-  for (let i = 0; i < newestFirst.length; i++) {
-    bytes += utf8Length(JSON.stringify(newestFirst[i])) + 1;
-    if (bytes > maxBytes && i > 0) return i;
-  }
-  return newestFirst.length;
+  return fitFirst(newestFirst, maxBytes);
 }
+
+interface UserRow {
+  id: string;
+  name: string;
+  token: string;
+  posted: number;
+  sub: string | null;
+}
+
+function toUser(row: UserRow | undefined): StoredUser | undefined {
+  if (!row) return undefined;
+  const user: StoredUser = { id: row.id, name: row.name, token: row.token, posted: row.posted === 1 };
+  if (row.sub !== null) user.sub = row.sub;
+  return user;
+}
+
+const USER_COLUMNS = "id, name, token, posted, sub";
 
 /** The SQLite store over any driver. */
 export class SqlStore implements Store {
@@ -195,9 +149,7 @@ export class SqlStore implements Store {
     options: StoreOptions = {},
   ) {
     const now = options.now?.() ?? Date.now();
-    db.exec(SCHEMA);
-    migrateUsers(db, now);
-    db.exec(GUEST_INDEX);
+    migrate(db, now);
     this.salt = options.salt ?? this.setting("salt", () => randomHex(16));
     if (options.nobodyConnected) db.run("UPDATE users SET away_since = ? WHERE away_since IS NULL", now);
   }
@@ -230,77 +182,157 @@ export class SqlStore implements Store {
 
   /** One message on its own (seeding, tests); the room engine commits through `appendAll`. */
   append(room: string, m: Message, keep: number): void {
-    this.appendAll(room, [m], keep);
+    this.appendAll(room, [{ ...m, by: m.by ?? m.from }], keep);
   }
 
-  appendAll(room: string, messages: Message[], keep: number, posters: string[] = []): void {
-    const last = messages[messages.length - 1]?.seq;
+  appendAll(room: string, entries: Entry[], keep: number, changes: CommitChanges = {}): void {
+    const last = entries[entries.length - 1]?.seq;
     if (last === undefined) return;
     this.db.transaction(() => {
-      for (const id of posters) this.db.run("UPDATE users SET posted = 1 WHERE room = ? AND id = ?", room, id);
-      for (const m of messages) {
-        this.db.run(
-          `INSERT INTO messages (${COLUMNS}, room) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-          m.seq,
-          m.ts,
-          m.from.id,
-          m.from.name,
-          m.text,
-          m.ref ?? null,
-          room,
-        );
+      for (const id of changes.posters ?? []) {
+        this.db.run("UPDATE users SET posted = 1 WHERE room = ? AND id = ?", room, id);
       }
+      writeEntries(this.db, room, entries, changes);
+      for (const change of changes.sanctions ?? []) this.applySanction(room, change);
       this.db.run("UPDATE rooms SET seq = ? WHERE name = ?", last, room);
-      // A range delete on the primary key: a no-op scan until the room passes its limit.
-      this.db.run("DELETE FROM messages WHERE room = ? AND seq <= ?", room, last - keep);
+      trimEntries(this.db, room, last - keep);
     });
+    // A deletion erases: back into the file (secure_delete zeroed what the rows freed) and out of the WAL.
+    if (changes.erased?.length) this.db.checkpoint?.();
+  }
+
+  private applySanction(room: string, change: SanctionChange): void {
+    if (change.lift) {
+      this.db.run("DELETE FROM sanctions WHERE room = ? AND user_id = ? AND kind = ?", room, change.user, change.kind);
+      if (change.kind === "ban")
+        this.db.run("DELETE FROM ban_groups WHERE room = ? AND user_id = ?", room, change.user);
+      return;
+    }
+    this.db.run(
+      "INSERT INTO sanctions (room, user_id, kind, until) VALUES (?, ?, ?, ?) ON CONFLICT (room, user_id, kind) DO UPDATE SET until = excluded.until",
+      room,
+      change.user,
+      change.kind,
+      change.until ?? null,
+    );
+    for (const group of change.groups ?? []) {
+      this.db.run(
+        "INSERT INTO ban_groups (room, grp, user_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        room,
+        group,
+        change.user,
+      );
+    }
+    // A sanctioned user is named by it: never forgotten while it stands.
+    this.db.run("UPDATE users SET posted = 1 WHERE room = ? AND id = ?", room, change.user);
+  }
+
+  sanctions(room: string, now: number): Sanctions {
+    const rows = this.db.all<{ user_id: string; kind: string; until: number | null }>(
+      "SELECT user_id, kind, until FROM sanctions WHERE room = ? AND (until IS NULL OR until > ?)",
+      room,
+      now,
+    );
+    const out: Sanctions = { bans: new Map(), mutes: new Map() };
+    for (const r of rows) (r.kind === "ban" ? out.bans : out.mutes).set(r.user_id, r.until);
+    return out;
+  }
+
+  banned(room: string, now: number, who: { uid?: string; group?: string }): boolean {
+    const active = "(s.until IS NULL OR s.until > ?)";
+    if (
+      who.uid !== undefined &&
+      this.db.all(
+        `SELECT 1 FROM sanctions s WHERE s.room = ? AND s.user_id = ? AND s.kind = 'ban' AND ${active}`,
+        room,
+        who.uid,
+        now,
+      ).length > 0
+    ) {
+      return true;
+    }
+    if (who.group === undefined) return false;
+    return (
+      this.db.all(
+        `SELECT 1 FROM ban_groups g JOIN sanctions s ON s.room = g.room AND s.user_id = g.user_id AND s.kind = 'ban' WHERE g.room = ? AND g.grp = ? AND ${active} LIMIT 1`,
+        room,
+        who.group,
+        now,
+      ).length > 0
+    );
   }
 
   history(room: string, limit: number, before?: number, maxBytes = Number.POSITIVE_INFINITY): MessagePage {
     // One row past the limit tells whether there is more, without a second query.
-    const rows = this.db.all<MessageRow>(
-      `SELECT ${COLUMNS} FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
-      room,
-      before ?? Number.MAX_SAFE_INTEGER,
-      limit + 1,
-    );
+    const rows = messagesBefore(this.db, room, before ?? Number.MAX_SAFE_INTEGER, limit + 1);
     let more = rows.length > limit;
     if (more) rows.pop();
-    const messages = rows.map(toMessage);
-    const kept = fitNewest(messages, maxBytes);
-    if (kept < messages.length) more = true;
-    return { messages: messages.slice(0, kept).reverse(), more };
+    const kept = fitFirst(rows, maxBytes);
+    if (kept < rows.length) more = true;
+    return { messages: rows.slice(0, kept).reverse(), more };
   }
 
   after(room: string, since: number): Message[] {
-    return this.db
-      .all<MessageRow>(`SELECT ${COLUMNS} FROM messages WHERE room = ? AND seq > ? ORDER BY seq`, room, since)
-      .map(toMessage);
+    return messagesAfter(this.db, room, since);
+  }
+
+  entriesAfter(room: string, since: number): Entry[] {
+    return entriesBetween(this.db, room, since, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, "ASC");
+  }
+
+  entriesBefore(room: string, before: number, limit: number, maxBytes = Number.POSITIVE_INFINITY): EntryPage {
+    const rows = entriesBetween(this.db, room, 0, before, limit + 1, "DESC");
+    let more = rows.length > limit;
+    if (more) rows.pop();
+    const kept = fitFirst(rows, maxBytes);
+    if (kept < rows.length) more = true;
+    return { entries: rows.slice(0, kept).reverse(), more };
+  }
+
+  message(room: string, seq: number): Message | undefined {
+    return readMessage(this.db, room, seq);
   }
 
   oldestSeq(room: string): number | undefined {
-    return this.db.all<{ seq: number }>("SELECT seq FROM messages WHERE room = ? ORDER BY seq LIMIT 1", room)[0]?.seq;
+    return oldestEntry(this.db, room);
   }
 
-  createUser(room: string, name: (id: string) => string, token: string): StoredUser {
+  createUser(room: string, name: (id: string) => string, token: string, sub?: string): StoredUser {
     return this.db.transaction(() => {
       this.meta(room);
       this.db.run("UPDATE rooms SET last_user_id = last_user_id + 1 WHERE name = ?", room);
       const [row] = this.db.all<{ last_user_id: number }>("SELECT last_user_id FROM rooms WHERE name = ?", room);
       const id = String(row.last_user_id);
-      const user = { id, name: name(id), token, posted: false };
-      this.db.run("INSERT INTO users (room, token, id, name) VALUES (?, ?, ?, ?)", room, token, id, user.name);
+      const user: StoredUser = { id, name: name(id), token, posted: false };
+      if (sub !== undefined) user.sub = sub;
+      this.db.run(
+        "INSERT INTO users (room, token, id, name, sub) VALUES (?, ?, ?, ?, ?)",
+        room,
+        token,
+        id,
+        user.name,
+        sub ?? null,
+      );
       return user;
     });
   }
 
   userByToken(room: string, token: string): StoredUser | undefined {
-    const row = this.db.all<{ id: string; name: string; token: string; posted: number }>(
-      "SELECT id, name, token, posted FROM users WHERE room = ? AND token = ?",
-      room,
-      token,
-    )[0];
-    return row && { id: row.id, name: row.name, token: row.token, posted: row.posted === 1 };
+    return toUser(
+      this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE room = ? AND token = ?`, room, token)[0],
+    );
+  }
+
+  userBySub(room: string, sub: string): StoredUser | undefined {
+    return toUser(this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE room = ? AND sub = ?`, room, sub)[0]);
+  }
+
+  userById(room: string, id: string): StoredUser | undefined {
+    return toUser(this.db.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE room = ? AND id = ?`, room, id)[0]);
+  }
+
+  renameUser(room: string, id: string, name: string): void {
+    this.db.run("UPDATE users SET name = ? WHERE room = ? AND id = ?", name, room, id);
   }
 
   userAway(room: string, id: string, at: number | undefined): void {
@@ -325,10 +357,6 @@ export class SqlStore implements Store {
       "SELECT min(away_since) AS at FROM users WHERE posted = 0 AND away_since IS NOT NULL",
     );
     return row?.at ?? undefined;
-  }
-
-  renameUser(room: string, id: string, name: string): void {
-    this.db.run("UPDATE users SET name = ? WHERE room = ? AND id = ?", name, room, id);
   }
 
   close(): void {

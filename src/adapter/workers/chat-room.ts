@@ -8,7 +8,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { WSContext } from "hono/ws";
-import { createApp, selectProtocol, socketEvents } from "../../app.ts";
+import { createApp, identityFromEdge, selectProtocol, socketEvents } from "../../app.ts";
 import { loadConfig } from "../../config.ts";
 import { addressGroup } from "../../limits.ts";
 import { Rooms } from "../../rooms.ts";
@@ -109,6 +109,8 @@ export class ChatRoom extends DurableObject {
       // listen address: the Host is checked (when PARLEY_ALLOWED_HOSTS is set) in the Worker.
       connectRate: () => 0,
       loopback: false,
+      // The Worker verified the access token before it woke this object, and passes the identity on.
+      access: identityFromEdge,
     });
     this.rooms = rooms;
     this.store = store;
