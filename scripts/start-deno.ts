@@ -26,10 +26,19 @@ export function denoBinary(): string {
 export function denoArgs(env: Record<string, string | undefined>): string[] {
   const db = env.PARLEY_DB?.trim() || "./data/parley.db";
   const host = env.HOST?.trim() || "127.0.0.1";
+  // Besides listening, Parley connects to the hosts it is configured to fetch from: the webhook
+  // receiver and the JWKS of the access tokens, and to no other.
+  const outbound = ["PARLEY_WEBHOOK_URL", "PARLEY_JWKS_URL"].flatMap((name) => {
+    try {
+      return env[name]?.trim() ? [new URL(env[name]?.trim() as string).host] : [];
+    } catch {
+      return []; // The server itself refuses the bad value at start, with its name.
+    }
+  });
   const args = [
     "run",
     "--no-prompt",
-    `--allow-net=${host}`,
+    `--allow-net=${[host, ...outbound].join(",")}`,
     `--allow-env=${ENV_NAMES.join(",")}`,
     `--ignore-env=${WS_SWITCHES.join(",")}`,
   ];

@@ -110,7 +110,8 @@ export class LogRules {
   delete(actor: User, target: number): Outcome {
     const m = this.target(target);
     if ("code" in m) return m;
-    if (m.from.id !== actor.id) {
+    // The HTTP API (a bot actor) acts for the application: it may delete anything.
+    if (m.from.id !== actor.id && !actor.bot) {
       if (actor.role !== "moderator") return refuse("forbidden", "only the author or a moderator may delete it");
       if (m.from.role === "moderator") return refuse("forbidden", "a moderator's message is not yours to delete");
     }
@@ -150,15 +151,16 @@ export class LogRules {
   /** A moderator's action on `uid`: kick, ban (for `minutes`, or until lifted), unban, mute or unmute. */
   moderate(
     actor: User,
-    action: "kick" | "ban" | "unban" | "mute",
+    action: "kick" | "ban" | "unban" | "mute" | "unmute",
     uid: string,
     now: number,
     options: { minutes?: number; reason?: string; [field: string]: unknown } = {},
   ): Outcome {
-    if (actor.role !== "moderator") return refuse("forbidden", "only a moderator may do that");
+    // The HTTP API (a bot actor) acts for the application: it may moderate anyone, moderators included.
+    if (actor.role !== "moderator" && !actor.bot) return refuse("forbidden", "only a moderator may do that");
     const user = this.view.user(uid);
     if (!user) return refuse("not_found", `no user ${uid} in this room`);
-    if (user.role === "moderator") return refuse("forbidden", "a moderator is not yours to moderate");
+    if (user.role === "moderator" && !actor.bot) return refuse("forbidden", "a moderator is not yours to moderate");
     const reason = options.reason !== undefined ? { reason: options.reason } : {};
     const named = [actor.id, uid];
     const until = options.minutes ? now + options.minutes * 60_000 : undefined;
@@ -178,8 +180,9 @@ export class LogRules {
       case "unban":
         if (!this.view.isBanned(uid, now)) return NO_CHANGE;
         return { fields: { type: "moderated", action, user }, sanction: { user: uid, kind: "ban", lift: true }, named };
+      case "unmute":
       case "mute":
-        if (!options.minutes) {
+        if (action === "unmute" || !options.minutes) {
           if (this.view.mutedUntil(uid, now) === undefined) return NO_CHANGE;
           return {
             fields: { type: "moderated", action: "unmute", user },

@@ -2,9 +2,10 @@
  * The one Hono app: page, health, the chat socket and the room API. Every runtime builds it with
  * `createApp`, passing its own `upgradeWebSocket`; nothing here touches a runtime API.
  */
-import type { Context } from "hono";
+import type { Context, Hono } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import * as v from "valibot";
+import { guard, hasApiKey, mountApi } from "./api.ts";
 import { type Access, checkAccess, createVerifier, type Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
 import {
@@ -160,6 +161,8 @@ export function createApp(opts: AppOptions) {
   const readable = async (c: Context): Promise<string | Response> => {
     const room = roomOf(c);
     if (room instanceof Response) return room;
+    // The backend's key reads any room; a Bearer equal to it is never parsed as a JWT.
+    if (hasApiKey(c, config)) return room;
     const granted = await access(c, room);
     return granted.kind === "refused" ? httpError(c, granted.status, granted.code, granted.message) : room;
   };
@@ -180,6 +183,7 @@ export function createApp(opts: AppOptions) {
     return c.json(rooms.history(room, q.output.limit ?? 50, q.output.before));
   });
 
+  mountApi(app as unknown as Hono, config, rooms);
   return app;
 }
 
@@ -221,6 +225,18 @@ export function createEdgeApp(opts: {
   };
   app.get("/api/rooms/:room", toRoom);
   app.get("/api/rooms/:room/messages", toRoom);
+  // The backend API: the key is checked here, and the room's object (which checks it again) does the rest.
+  const toRoomApi = async (c: Context): Promise<Response> => {
+    const room = roomOf(c);
+    if (room instanceof Response) return room;
+    const res = await opts.forward(room, forwarded(c, undefined));
+    return new Response(res.body, res);
+  };
+  const guarded = guard(opts.config);
+  app.post("/api/rooms/:room/messages", guarded, toRoomApi);
+  app.delete("/api/rooms/:room/messages/:seq", guarded, toRoomApi);
+  app.post("/api/rooms/:room/moderation", guarded, toRoomApi);
+  app.get("/api/rooms/:room/entries", guarded, toRoomApi);
   return app;
 }
 

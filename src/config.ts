@@ -65,6 +65,10 @@ export interface Config {
   auth: AuthConfig;
   /** How long after a message its author may still edit it (`PARLEY_EDIT_WINDOW_MS`). */
   editWindowMs: number;
+  /** The backend API's key (`PARLEY_API_KEY`); the API answers 404 without one. */
+  apiKey?: string;
+  /** Webhooks: where every entry is delivered, the signing secret, and the first retry's delay. */
+  webhook?: { url: string; secret: string; retryMs: number };
 }
 
 export type Env = Record<string, string | undefined>;
@@ -100,6 +104,10 @@ export const ENV_NAMES = [
   "PARLEY_JWT_ISSUER",
   "PARLEY_JWT_AUDIENCE",
   "PARLEY_EDIT_WINDOW_MS",
+  "PARLEY_API_KEY",
+  "PARLEY_WEBHOOK_URL",
+  "PARLEY_WEBHOOK_SECRET",
+  "PARLEY_WEBHOOK_RETRY_MS",
 ] as const;
 
 /** The default of `PARLEY_EDIT_WINDOW_MS`: 24 hours. */
@@ -275,5 +283,35 @@ export function loadConfig(env: Env): Config {
     typingIntervalMs: TYPING_INTERVAL_MS,
     auth: auth(env),
     editWindowMs: int(env, "PARLEY_EDIT_WINDOW_MS", EDIT_WINDOW_MS, 0),
+    apiKey: apiKey(env),
+    webhook: webhook(env),
   };
+}
+
+/** `PARLEY_API_KEY`: at least 16 characters, since it is all that stands between the internet and the API. */
+function apiKey(env: Env): string | undefined {
+  const key = env.PARLEY_API_KEY?.trim();
+  if (!key) return undefined;
+  if (key.length < 16) throw new ConfigError("PARLEY_API_KEY must be at least 16 characters");
+  return key;
+}
+
+/** `PARLEY_WEBHOOK_URL` with `PARLEY_WEBHOOK_SECRET` (both or neither), and `PARLEY_WEBHOOK_RETRY_MS`. */
+function webhook(env: Env): Config["webhook"] {
+  const raw = env.PARLEY_WEBHOOK_URL?.trim();
+  const secret = env.PARLEY_WEBHOOK_SECRET?.trim();
+  const retryMs = int(env, "PARLEY_WEBHOOK_RETRY_MS", 1000, 10, 600_000);
+  if (!raw && !secret) return undefined;
+  if (!raw || !secret) throw new ConfigError("PARLEY_WEBHOOK_URL and PARLEY_WEBHOOK_SECRET go together");
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError("PARLEY_WEBHOOK_URL must be an absolute http: or https: URL");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new ConfigError("PARLEY_WEBHOOK_URL must be an absolute http: or https: URL");
+  }
+  if (secret.length < 16) throw new ConfigError("PARLEY_WEBHOOK_SECRET must be at least 16 characters");
+  return { url: url.href, secret, retryMs };
 }

@@ -210,8 +210,11 @@ export function baseApp<E extends object>(config: Config, loopback: boolean, log
     allowHeaders: ["Authorization"],
     exposeHeaders: ["Retry-After"],
   });
-  app.use("/api/rooms/:room", readsCors);
-  app.use("/api/rooms/:room/messages", readsCors);
+  // The public reads only: the backend API on the same paths sends no CORS headers.
+  const onReads: typeof readsCors = async (c, next) =>
+    c.req.method === "GET" || c.req.method === "OPTIONS" ? readsCors(c, next) : next();
+  app.use("/api/rooms/:room", onReads);
+  app.use("/api/rooms/:room/messages", onReads);
   // A preflight for the socket URL's plain GET (a page that asks why its handshake failed, with a token).
   app.options("/rooms/:room/ws", (c) => {
     const origin = c.req.header("origin");

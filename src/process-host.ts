@@ -12,6 +12,7 @@ import type { Publish } from "./room.ts";
 import { Rooms } from "./rooms.ts";
 import { type SocketOps, socketConnections } from "./session.ts";
 import { type SqlDriver, SqlStore } from "./store/store.ts";
+import { WebhookWorker } from "./webhooks.ts";
 
 /** A runtime's socket calls, plus the two the idle sweep needs where the runtime has no sweep of its own. */
 export interface ProcessSocketOps<S> extends SocketOps<S> {
@@ -79,7 +80,13 @@ export function serveProcess<S extends object>(adapter: ProcessAdapter<S>): Proc
   const store = new SqlStore(adapter.openSqlite(config.db), { nobodyConnected: true });
   // setImmediate (Node, Deno and Bun all have it): the says of every socket read in one turn of the event
   // loop share one SQLite commit.
-  const rooms = new Rooms(store, config, { defer: setImmediate, publish: adapter.publish });
+  // Webhooks: a worker in this process delivers each room's outbox after its commits.
+  const webhooks = config.webhook && new WebhookWorker(store, config.webhook);
+  const rooms = new Rooms(store, config, {
+    defer: setImmediate,
+    publish: adapter.publish,
+    committed: webhooks ? (room) => webhooks.notify(room) : undefined,
+  });
   const sweep = new IdleSweep<S>(adapter.idleTimeoutMs?.(config) ?? config.idleTimeoutMs);
   const runtime = adapter.create(config, sweep);
   const connectionOf = socketConnections(runtime.ops);
@@ -112,6 +119,7 @@ export function serveProcess<S extends object>(adapter: ProcessAdapter<S>): Proc
     (stopping ??= (async () => {
       sweep.stop();
       clearInterval(forget);
+      webhooks?.stop();
       rooms.shutdown();
       const deadline = Date.now() + graceMs;
       while (rooms.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));

@@ -32,6 +32,8 @@ export interface LogOptions {
   fanout: Fanout;
   now: () => number;
   defer: Defer;
+  /** After each commit: the room has entries for its webhook deliveries. */
+  committed?: (room: string) => void;
 }
 
 /** The log of one room. */
@@ -121,6 +123,7 @@ export class RoomLog implements RoomView {
     const batch = this.uncommitted;
     this.uncommitted = [];
     const changes = this.changesOf(batch);
+    changes.outbox = config.webhook !== undefined;
     this.pendingFolds.clear();
     try {
       store.appendAll(
@@ -142,6 +145,7 @@ export class RoomLog implements RoomView {
       return;
     }
     this.seq = batch[batch.length - 1].entry.seq;
+    this.o.committed?.(room);
     for (const { conn, entry, draft } of batch) {
       fanout.entry(entry);
       if (entry.ref !== undefined) fanout.send(conn, JSON.stringify({ type: "ack", ref: entry.ref, seq: entry.seq }));

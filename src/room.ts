@@ -3,7 +3,7 @@
  * runtime-agnostic: it sees sockets only through `Connection` and storage only through `Store`, so the
  * same code runs in a Node/Deno/Bun process and inside a Durable Object.
  */
-import type { Outcome } from "./actions.ts";
+import type { LogRules, Outcome, Refusal } from "./actions.ts";
 import type { Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { Fanout, type Publish } from "./fanout.ts";
@@ -42,6 +42,18 @@ export interface JoinRequest {
   identity?: Identity;
 }
 
+/** The HTTP API as an actor (PROTOCOL-v2 section 4). */
+export const API_USER: User = { id: "api", name: "api", bot: true };
+
+/** The connection of an entry that no socket sent (the HTTP API): nothing to ack. */
+const NOBODY: Connection = {
+  send: () => {},
+  close: () => {},
+  bufferedAmount: () => 0,
+  load: () => undefined,
+  save: () => {},
+};
+
 /** Commit each entry as it comes (tests, and hosts whose events never share a turn). */
 const immediately: Defer = (fn) => fn();
 
@@ -57,6 +69,8 @@ export interface RoomOptions {
   publish?: Publish;
   /** A guest who never posted went away at `at`: the host schedules forgetting them. */
   guestAway?: (at: number) => void;
+  /** After each commit (webhook deliveries). */
+  committed?: (room: string) => void;
 }
 
 /**
@@ -94,6 +108,7 @@ export class Room {
       fanout: this.fanout,
       now: this.now,
       defer: options.defer ?? immediately,
+      committed: options.committed,
     });
   }
 
@@ -322,6 +337,36 @@ export class Room {
   private add(conn: Connection, record: SessionRecord, posted: boolean): void {
     this.fanout.subscribe(conn, record);
     this.members.add(conn, record, posted);
+  }
+
+  // ---- the HTTP API (PROTOCOL-v2 section 4) ----------------------------------------------------
+
+  /** A message from the application's backend, as `by` (a bot user): committed before this returns. */
+  post(by: User, text: string, ref?: string, replyTo?: number): number | Refusal {
+    this.commit();
+    const refused = replyTo !== undefined ? this.log.rules.replyTo(replyTo) : undefined;
+    if (refused) return refused;
+    this.log.say(NOBODY, by, this.now(), text, ref, replyTo);
+    return this.committed();
+  }
+
+  /** What the backend asks for (a delete, a moderation): the entry's seq, undefined for no change, or a refusal. */
+  apply(decide: (rules: LogRules, now: number) => Outcome): number | undefined | Refusal {
+    this.commit();
+    const now = this.now();
+    const outcome = decide(this.log.rules, now);
+    if ("code" in outcome) return outcome;
+    if (!("fields" in outcome)) return undefined;
+    this.log.append(NOBODY, API_USER, now, undefined, outcome);
+    return this.committed();
+  }
+
+  /** Commit what was just taken in; its seq, or a throw when the store failed (the API answers 500). */
+  private committed(): number {
+    const before = this.log.seq;
+    this.commit();
+    if (this.log.seq === before) throw new Error("the entry could not be stored");
+    return this.log.seq;
   }
 
   /** Take in what a v2 frame makes: a refusal, a no-op ack, or an entry for the group commit. */

@@ -6,10 +6,11 @@ import type { Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { randomHex } from "./ids.ts";
 import { AddressSlots, type Slot } from "./limits.ts";
-import { CLOSE, type MessagePage, PAGE_MAX_BYTES, type RoomInfo } from "./protocol/index.ts";
-import { type Defer, type JoinRequest, type Publish, Room } from "./room.ts";
+import { CLOSE, type MessagePage, NAME_MAX, PAGE_MAX_BYTES, type RoomInfo } from "./protocol/index.ts";
+import { API_USER, type Defer, type JoinRequest, type Publish, Room } from "./room.ts";
 import type { Connection } from "./session.ts";
-import type { Store } from "./store/store.ts";
+import { fitFirst } from "./store/log.ts";
+import type { EntryPage, Store } from "./store/store.ts";
 
 /** The app's view of the rooms: joining, frames, leaving, and the HTTP reads. */
 export interface RoomService {
@@ -28,7 +29,27 @@ export interface RoomService {
   leave(conn: Connection): void;
   info(room: string): RoomInfo;
   history(room: string, limit: number, before?: number): MessagePage;
+  /** The backend API (PROTOCOL-v2 section 4), each op an entry like any other, committed before it answers. */
+  api(room: string, op: ApiOp): ApiAnswer;
+  /** Raw entries with `seq > after`, oldest first, cut at PAGE_MAX_BYTES at the newest end. */
+  entries(room: string, after: number, limit: number): EntryPage;
 }
+
+/** What the backend asks of a room. */
+export type ApiOp =
+  | { op: "post"; text: string; from: { name: string; sub?: string }; ref?: string; replyTo?: number }
+  | { op: "delete"; seq: number }
+  | {
+      op: "moderate";
+      action: "kick" | "ban" | "unban" | "mute" | "unmute";
+      user?: string;
+      sub?: string;
+      minutes?: number;
+      reason?: string;
+    };
+
+/** The API's answer: a status and a body, or a refusal with its code. */
+export type ApiAnswer = { status: 200 | 201; body: object } | { status: 403 | 404; code: string; message: string };
 
 /** Who asks to join: a signed identity, or an anonymous reconnect token, and where from. */
 export interface Admission {
@@ -59,6 +80,8 @@ export interface RoomsOptions {
   publish?: Publish;
   /** A guest who never posted went away at `at` (a Durable Object sets its alarm for them). */
   guestAway?: (at: number) => void;
+  /** After each commit in a room: it has entries for its webhook deliveries. */
+  committed?: (room: string) => void;
 }
 
 // A Durable Object's count is its sockets', and a socket is taken in the same turn as the check.
@@ -135,8 +158,8 @@ export class Rooms implements RoomService {
   private open(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      const { defer, publish, guestAway } = this.options;
-      room = new Room(name, { store: this.store, config: this.config, defer, publish, guestAway });
+      const { defer, publish, guestAway, committed } = this.options;
+      room = new Room(name, { store: this.store, config: this.config, defer, publish, guestAway, committed });
       this.rooms.set(name, room);
     }
     return room;
@@ -165,6 +188,60 @@ export class Rooms implements RoomService {
 
   history(name: string, limit: number, before?: number): MessagePage {
     return this.store.history(name, limit, before, PAGE_MAX_BYTES - 64);
+  }
+
+  api(name: string, op: ApiOp): ApiAnswer {
+    const room = this.open(name);
+    try {
+      return this.apiOn(room, name, op);
+    } finally {
+      // A room the API woke with nobody in it leaves memory again; its state is in the store.
+      if (room.size === 0) this.rooms.delete(name);
+    }
+  }
+
+  private apiOn(room: Room, name: string, op: ApiOp): ApiAnswer {
+    const answer = (result: number | undefined | { code: string; message: string }, created = false): ApiAnswer => {
+      if (typeof result === "object") {
+        return { status: result.code === "forbidden" ? 403 : 404, code: result.code, message: result.message };
+      }
+      return { status: created ? 201 : 200, body: result === undefined ? {} : { seq: result } };
+    };
+    switch (op.op) {
+      case "post": {
+        // A bot user's id cannot collide with a person's: a person's id is a number.
+        const by = { id: `bot:${op.from.sub ?? op.from.name}`, name: op.from.name, bot: true as const };
+        return answer(room.post(by, op.text, op.ref, op.replyTo), true);
+      }
+      case "delete":
+        return answer(room.apply((rules) => rules.delete(API_USER, op.seq)));
+      case "moderate": {
+        // A `sub` that never joined gets its user id now, so that a ban can come first.
+        const uid =
+          op.user ??
+          (
+            this.store.userBySub(name, op.sub as string) ??
+            this.store.createUser(name, () => (op.sub as string).slice(0, NAME_MAX), randomHex(), op.sub)
+          ).id;
+        const action = op.action;
+        return answer(
+          room.apply((rules, now) =>
+            rules.moderate(API_USER, action, uid, now, { minutes: op.minutes, reason: op.reason }),
+          ),
+        );
+      }
+    }
+  }
+
+  entries(name: string, after: number, limit: number): EntryPage {
+    this.rooms.get(name)?.info();
+    const rows = this.store.entriesAfter(name, after, limit + 1);
+    let more = rows.length > limit;
+    if (more) rows.pop();
+    // A page that reads forwards is cut at its newest end, so a follower misses nothing.
+    const kept = fitFirst(rows, PAGE_MAX_BYTES - 64);
+    if (kept < rows.length) more = true;
+    return { entries: rows.slice(0, kept), more };
   }
 
   /** Forget the guests whose TTL ran out by `now`; returns how many went. */

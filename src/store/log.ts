@@ -31,6 +31,8 @@ export interface CommitChanges {
   /** Messages deleted: the text of their `edited` entries is erased too. */
   erased?: number[];
   sanctions?: SanctionChange[];
+  /** Webhooks are on: each entry gets its outbox row in the same transaction. */
+  outbox?: boolean;
 }
 
 interface MessageRow {
@@ -118,6 +120,7 @@ function extraOf(user: User): string | null {
 /** Write a batch of entries (and what they change) in the caller's transaction. */
 export function writeEntries(db: SqlDriver, room: string, entries: Entry[], changes: CommitChanges): void {
   for (const e of entries) {
+    if (changes.outbox) db.run("INSERT INTO outbox (room, seq) VALUES (?, ?)", room, e.seq);
     if (e.type === "message") {
       db.run(
         `INSERT INTO messages (room, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL)`,
@@ -174,8 +177,11 @@ export function writeEntries(db: SqlDriver, room: string, entries: Entry[], chan
 
 /** Drop the entries past the room's limit: a range delete on each primary key, a no-op until then. */
 export function trimEntries(db: SqlDriver, room: string, below: number): void {
-  db.run("DELETE FROM messages WHERE room = ? AND seq <= ?", room, below);
-  db.run("DELETE FROM events WHERE room = ? AND seq <= ?", room, below);
+  // An entry still waiting for its webhook delivery stays until it is delivered.
+  const [pending] = db.all<{ seq: number | null }>("SELECT min(seq) AS seq FROM outbox WHERE room = ?", room);
+  const upTo = pending?.seq != null ? Math.min(below, pending.seq - 1) : below;
+  db.run("DELETE FROM messages WHERE room = ? AND seq <= ?", room, upTo);
+  db.run("DELETE FROM events WHERE room = ? AND seq <= ?", room, upTo);
 }
 
 /** One stored message, folded, or undefined. */

@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS ban_groups (
   user_id TEXT NOT NULL,
   PRIMARY KEY (room, grp, user_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+  room TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (room, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL

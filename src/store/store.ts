@@ -68,8 +68,8 @@ export interface Store {
   history(room: string, limit: number, before?: number, maxBytes?: number): MessagePage;
   /** Every message with `seq > since`, folded, oldest first (a v1 resume). */
   after(room: string, since: number): Message[];
-  /** Every entry of every kind with `seq > since`, oldest first (a v2 resume). */
-  entriesAfter(room: string, since: number): Entry[];
+  /** Entries of every kind with `seq > since`, oldest first, at most `limit` (a v2 resume, the entries API). */
+  entriesAfter(room: string, since: number, limit?: number): Entry[];
   /** The newest `limit` raw entries with `seq < before`, oldest first, cut at `maxBytes` at the oldest end. */
   entriesBefore(room: string, before: number, limit: number, maxBytes?: number): EntryPage;
   /** One message, folded, if the room still has it. */
@@ -93,6 +93,12 @@ export interface Store {
   forgetGuests(before: number): number;
   /** When the next guest who was never named went away, or undefined when none is waiting. */
   nextGuestAway(): number | undefined;
+  /** The oldest entries still waiting for their webhook delivery, at most `limit`, oldest first. */
+  undelivered(room: string, limit: number): Entry[];
+  /** The receiver acknowledged every entry up to `seq`. */
+  delivered(room: string, seq: number): void;
+  /** Rooms with entries waiting for delivery (after a restart). */
+  roomsUndelivered(): string[];
   close(): void;
 }
 
@@ -276,8 +282,8 @@ export class SqlStore implements Store {
     return messagesAfter(this.db, room, since);
   }
 
-  entriesAfter(room: string, since: number): Entry[] {
-    return entriesBetween(this.db, room, since, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, "ASC");
+  entriesAfter(room: string, since: number, limit = Number.MAX_SAFE_INTEGER): Entry[] {
+    return entriesBetween(this.db, room, since, Number.MAX_SAFE_INTEGER, limit, "ASC");
   }
 
   entriesBefore(room: string, before: number, limit: number, maxBytes = Number.POSITIVE_INFINITY): EntryPage {
@@ -357,6 +363,20 @@ export class SqlStore implements Store {
       "SELECT min(away_since) AS at FROM users WHERE posted = 0 AND away_since IS NOT NULL",
     );
     return row?.at ?? undefined;
+  }
+
+  undelivered(room: string, limit: number): Entry[] {
+    const [first] = this.db.all<{ seq: number | null }>("SELECT min(seq) AS seq FROM outbox WHERE room = ?", room);
+    if (first?.seq == null) return [];
+    return entriesBetween(this.db, room, first.seq - 1, Number.MAX_SAFE_INTEGER, limit, "ASC");
+  }
+
+  delivered(room: string, seq: number): void {
+    this.db.run("DELETE FROM outbox WHERE room = ? AND seq <= ?", room, seq);
+  }
+
+  roomsUndelivered(): string[] {
+    return this.db.all<{ room: string }>("SELECT DISTINCT room FROM outbox").map((r) => r.room);
   }
 
   close(): void {

@@ -14,6 +14,7 @@ import { addressGroup } from "../../limits.ts";
 import { Rooms } from "../../rooms.ts";
 import { type Connection, DURABLE_FIELDS, type SessionRecord } from "../../session.ts";
 import { type SqlDriver, SqlStore } from "../../store/store.ts";
+import { Deliverer } from "../../webhooks.ts";
 import { durableWebSocket } from "./do-websocket.ts";
 import { varsOf } from "./vars.ts";
 
@@ -76,6 +77,7 @@ export class ChatRoom extends DurableObject {
   private readonly rooms: Rooms;
   private readonly store: SqlStore;
   private readonly guestTtlMs: number;
+  private readonly deliverer: Deliverer | undefined;
 
   constructor(ctx: DurableObjectState, env: object) {
     super(ctx, env);
@@ -85,8 +87,10 @@ export class ChatRoom extends DurableObject {
     const store = new SqlStore(durableSql(ctx.storage), { salt: ctx.id.toString() });
     const rooms = new Rooms(store, config, {
       connectionsFrom: (group) => ctx.getWebSockets(groupTag(group)).length,
-      // The alarm forgets guests: unlike a timer, it does not keep the object from hibernating.
-      guestAway: (at) => void this.forgetAt(at + config.guestTtlMs),
+      // The alarm forgets guests and delivers webhooks: unlike a timer, it does not keep the object
+      // from hibernating.
+      guestAway: (at) => void this.wakeAt(at + config.guestTtlMs),
+      committed: config.webhook ? () => void this.wakeAt(Date.now()) : undefined,
       // Each event's writes would commit on their own (a write to disk per message, most of a message's
       // cost under wrangler dev); a zero-delay timer lets the says of the events waiting behind this one
       // in, so they commit together. The output gate still holds every send until its commit is durable.
@@ -115,6 +119,7 @@ export class ChatRoom extends DurableObject {
     this.rooms = rooms;
     this.store = store;
     this.guestTtlMs = config.guestTtlMs;
+    this.deliverer = config.webhook && new Deliverer(store, config.webhook);
     // A woken object rebuilds its members from the sockets the platform kept, without running onOpen.
     const kept = ctx.getWebSockets();
     for (const ws of kept) rooms.restore(durableConnection(ws));
@@ -125,16 +130,29 @@ export class ChatRoom extends DurableObject {
   }
 
   /** Make sure the alarm fires by `at` (an earlier one already set stays). */
-  private async forgetAt(at: number): Promise<void> {
+  private async wakeAt(at: number): Promise<void> {
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
-  /** Forget the guests whose TTL ran out, and wake again for the next one. */
+  /**
+   * Forget the guests whose TTL ran out and deliver the webhook outbox, then set the alarm for what
+   * comes next: the next guest's TTL, or the next try of a delivery that failed.
+   */
   async alarm(): Promise<void> {
     this.rooms.forgetGuests(Date.now());
-    const next = this.store.nextGuestAway();
-    if (next !== undefined) await this.forgetAt(next + this.guestTtlMs);
+    const times: number[] = [];
+    const guest = this.store.nextGuestAway();
+    if (guest !== undefined) times.push(guest + this.guestTtlMs);
+    if (this.deliverer) {
+      for (const room of this.store.roomsUndelivered()) {
+        const retry = await this.deliverer.drain(room);
+        if (retry !== undefined) times.push(Date.now() + retry);
+        // Entries committed while this delivery was out wait for the next alarm.
+        else if (this.store.undelivered(room, 1).length > 0) times.push(Date.now());
+      }
+    }
+    if (times.length > 0) await this.ctx.storage.setAlarm(Math.min(...times));
   }
 
   fetch(request: Request): Response | Promise<Response> {
