@@ -7,11 +7,12 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, utimesSync } from "node:fs";
 import { join as joinPath } from "node:path";
 import { after, afterEach, describe, test } from "node:test";
-import { type Frame, join, terminateAll } from "../helpers/client.ts";
+import { type Frame, join, refusedStatus, terminateAll } from "../helpers/client.ts";
 import { say } from "../helpers/fixtures.ts";
 import { runtimes } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
-import { eventually, sleep } from "../helpers/wait.ts";
+import { signToken, TEST_JWT_SECRET } from "../helpers/tokens.ts";
+import { eventually, sleep, within } from "../helpers/wait.ts";
 
 const WOKE = /parley: room woke from hibernation with (\d+) sockets/g;
 // wrangler dev evicts an idle object after about 10 s (../shared/PITFALLS.md); leave it room to do so.
@@ -99,6 +100,69 @@ describe("workers: hibernation", () => {
     assert.equal((await ann.client.next("ack")).seq, 1);
     assert.deepEqual(await wakesWhen(server, 1), [1], "a real frame wakes it: the object had been evicted");
     await ann.client.close();
+  });
+});
+
+describe("workers: hibernation keeps what v2 needs", () => {
+  test("a ban and a mute hold, and signed users keep their sub and role, across an eviction", {
+    timeout: 90_000,
+  }, async () => {
+    const server = await start({ PARLEY_DB: `${tempDir()}/parley.db`, PARLEY_JWT_SECRET: TEST_JWT_SECRET });
+    const path = (token: string) => `/rooms/guarded/ws?access_token=${token}`;
+    const enter = async (claims: Parameters<typeof signToken>[0]) => {
+      const token = await signToken(claims);
+      return { token, ...(await join(server.wsUrl + path(token), { protocols: ["parley.v2"] })) };
+    };
+    const mod = await enter({ sub: "mod", role: "moderator" });
+    const bob = await enter({ sub: "bob" });
+    const carol = await enter({ sub: "carol" });
+    const bobId = (bob.welcome.you as Frame).id;
+    const carolYou = carol.welcome.you as Frame;
+    assert.equal(carolYou.sub, "carol");
+
+    mod.client.send({ type: "ban", user: bobId, ref: "ban" });
+    assert.equal(typeof (await mod.client.next("ack")).seq, "number");
+    mod.client.send({ type: "mute", user: carolYou.id, minutes: 10, ref: "mute" });
+    const muteAck = await mod.client.next("ack");
+    assert.equal(typeof muteAck.seq, "number");
+    assert.deepEqual(wakes(server), [], "the room has not slept yet");
+    // workerd closes the TCP connection some 10 s after the closing handshake; the room may be evicted,
+    // and woken by that close, meanwhile.
+    assert.deepEqual(await bob.client.closed, { code: 1008, reason: "banned" });
+
+    // Quiet: no frame either way, no timer in the object, so the platform evicts it.
+    await sleep(QUIET_MS);
+
+    carol.client.send(say("am I free?", "after"));
+    const err = await carol.client.next("error");
+    assert.equal(err.code, "muted", JSON.stringify(err));
+    assert.equal(err.ref, "after");
+    assert.ok((err.retryAfterMs as number) > 0 && (err.retryAfterMs as number) <= 600_000);
+    const woke = await wakesWhen(server, 1);
+    assert.ok(woke.length >= 1, "the room was evicted after the ban and the mute");
+    assert.equal(woke[woke.length - 1], 2, "the last instance rebuilt the room from its 2 sockets");
+
+    const refused = refusedStatus(server.wsUrl + path(bob.token), { protocols: ["parley.v2"] });
+    assert.equal(await within(refused, 10_000, "bob's join to be refused"), 403);
+    const plain = await fetch(server.url + path(bob.token));
+    assert.equal(plain.status, 403);
+    assert.equal((await plain.json()).error.code, "banned");
+
+    // The moderator's role and carol's sub came back from the sockets' attachments.
+    mod.client.send({ type: "mute", user: carolYou.id, minutes: 0, ref: "unmute" });
+    const unmute = await mod.client.next("moderated");
+    assert.equal(unmute.action, "unmute");
+    assert.deepEqual(unmute.by, mod.welcome.you);
+    assert.deepEqual(unmute.user, carolYou);
+    assert.equal((await mod.client.next("ack")).seq, (muteAck.seq as number) + 1);
+    carol.client.send(say("thanks", "thanks"));
+    const thanks = await mod.client.next("message");
+    assert.deepEqual(thanks.by, carolYou);
+    assert.deepEqual(thanks.from, carolYou);
+    // The same sub still has the same id.
+    const again = await enter({ sub: "carol" });
+    assert.deepEqual(again.welcome.you, carolYou);
+    await Promise.all([mod.client.close(), carol.client.close(), again.client.close()]);
   });
 });
 
