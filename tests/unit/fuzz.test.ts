@@ -18,8 +18,8 @@ import { type Config, loadConfig } from "../../src/config.ts";
 import type { ErrorCode, Message, ServerFrame, User } from "../../src/protocol/index.ts";
 import { Room } from "../../src/room.ts";
 import { Rooms } from "../../src/rooms.ts";
-import type { Connection, SessionRecord } from "../../src/session.ts";
 import { SqlStore } from "../../src/store/store.ts";
+import { FakeConnection } from "../helpers/fake-connection.ts";
 
 const ROOM = "fuzz";
 const T0 = 1_700_000_000_000;
@@ -32,34 +32,10 @@ const RUNS = { main: 800, limits: 400, app: 500 };
 // ---- a socket stand-in ----------------------------------------------------------------------
 
 /** Records what the room sends (raw, so a frame that is not JSON fails the test instead of the send). */
-class FakeConn implements Connection {
-  raw: string[] = [];
-  closed: { code: number; reason: string }[] = [];
-  record: SessionRecord | undefined;
-  send(frame: string) {
-    this.raw.push(frame);
-  }
-  close(code: number, reason: string) {
-    this.closed.push({ code, reason });
-  }
-  bufferedAmount() {
-    return 0;
-  }
-  load() {
-    return this.record;
-  }
-  save(record: SessionRecord) {
-    this.record = record;
-  }
-  take(): ServerFrame[] {
-    const out = this.raw.map((f) => JSON.parse(f) as ServerFrame);
-    this.raw = [];
-    return out;
-  }
+class FakeConn extends FakeConnection {
+  /** The codes of the closes since the last call. */
   takeCloses(): number[] {
-    const out = this.closed.map((c) => c.code);
-    this.closed = [];
-    return out;
+    return this.closed.splice(0).map((c) => c.code);
   }
 }
 
@@ -777,7 +753,7 @@ describe("fuzz: the receive path", () => {
             assert.deepEqual(logged, [], "a socket handler threw");
             assert.deepEqual(handlerCloses, [], "a socket handler closed 1011");
             if (who === 3)
-              assert.deepEqual([conn.raw, conn.closed], [[], []], "a socket that never joined got an answer");
+              assert.deepEqual([conn.log, conn.closed], [[], []], "a socket that never joined got an answer");
             if (conn.closed.length > closedBefore) {
               // The runtime's close event follows the room's close; the client comes back on a new socket.
               if (viaError) events.onError({} as Event, ws(conn));

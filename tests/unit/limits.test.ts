@@ -19,30 +19,16 @@ import {
 } from "../../src/protocol/index.ts";
 import { Room } from "../../src/room.ts";
 import { Rooms } from "../../src/rooms.ts";
-import type { Connection, SessionRecord } from "../../src/session.ts";
 import { statementDriver } from "../../src/store/statements.ts";
 import { SqlStore } from "../../src/store/store.ts";
+import { FakeConnection } from "../helpers/fake-connection.ts";
 
 const T0 = 1_700_000_000_000;
 
-class Fake implements Connection {
-  frames: ServerFrame[] = [];
-  closed: { code: number; reason: string }[] = [];
-  record: SessionRecord | undefined;
-  send(frame: string) {
-    this.frames.push(JSON.parse(frame));
-  }
-  close(code: number, reason: string) {
-    this.closed.push({ code, reason });
-  }
-  bufferedAmount() {
-    return 0;
-  }
-  load() {
-    return this.record;
-  }
-  save(r: SessionRecord) {
-    this.record = r;
+/** A socket stand-in whose `frames` are the ones not yet taken. */
+class Fake extends FakeConnection {
+  get frames(): ServerFrame[] {
+    return this.sent;
   }
 }
 

@@ -14,36 +14,16 @@ import { loadConfig } from "../../src/config.ts";
 import type { Entry, Message, ServerFrame } from "../../src/protocol/index.ts";
 import { type JoinRequest, Room } from "../../src/room.ts";
 import { Rooms } from "../../src/rooms.ts";
-import type { Connection, SessionRecord } from "../../src/session.ts";
 import { statementDriver } from "../../src/store/statements.ts";
 import { SqlStore } from "../../src/store/store.ts";
+import { FakeConnection } from "../helpers/fake-connection.ts";
 
 const T0 = 1_700_000_000_000;
 
-class Conn implements Connection {
-  frames: ServerFrame[] = [];
-  closed: { code: number; reason: string }[] = [];
-  record: SessionRecord | undefined;
-  send(frame: string) {
-    this.frames.push(JSON.parse(frame));
-  }
-  close(code: number, reason: string) {
-    this.closed.push({ code, reason });
-  }
-  bufferedAmount() {
-    return 0;
-  }
-  load() {
-    return this.record;
-  }
-  save(r: SessionRecord) {
-    this.record = r;
-  }
-  take(): ServerFrame[] {
-    return this.frames.splice(0);
-  }
-  get uid(): string {
-    return this.record?.uid as string;
+/** A socket stand-in whose `frames` are the ones not yet taken. */
+class Conn extends FakeConnection {
+  get frames(): ServerFrame[] {
+    return this.sent;
   }
 }
 

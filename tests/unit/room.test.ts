@@ -5,53 +5,16 @@ import { type Config, loadConfig } from "../../src/config.ts";
 import type { Message, ServerFrame, WelcomeFrame } from "../../src/protocol/index.ts";
 import { type Defer, type JoinRequest, type Publish, Room } from "../../src/room.ts";
 import { Rooms } from "../../src/rooms.ts";
-import type { Connection, SessionRecord } from "../../src/session.ts";
 import { statementDriver } from "../../src/store/statements.ts";
 import { SqlStore } from "../../src/store/store.ts";
 import { utf8Length } from "../../src/text.ts";
+import { FakeConnection } from "../helpers/fake-connection.ts";
 
 const T0 = 1_700_000_000_000;
 const ROOM = "lobby";
 
-/** A socket stand-in: records what the room sends, and keeps its session record in a field. */
-class FakeConn implements Connection {
-  /** Every frame ever sent, and those not yet taken. */
-  log: ServerFrame[] = [];
-  sent: ServerFrame[] = [];
-  closed: { code: number; reason: string }[] = [];
-  record: SessionRecord | undefined;
-  buffered = 0;
-  send(frame: string) {
-    this.log.push(JSON.parse(frame));
-    this.sent.push(JSON.parse(frame));
-  }
-  close(code: number, reason: string) {
-    this.closed.push({ code, reason });
-  }
-  bufferedAmount() {
-    return this.buffered;
-  }
-  load() {
-    return this.record;
-  }
-  save(record: SessionRecord) {
-    this.record = record;
-  }
-  /** The frames sent since the last call. */
-  take(): ServerFrame[] {
-    const out = this.sent;
-    this.sent = [];
-    return out;
-  }
-  get welcome(): WelcomeFrame {
-    const first = this.log[0];
-    assert.equal(first?.type, "welcome");
-    return first as WelcomeFrame;
-  }
-  get user() {
-    return this.welcome.you;
-  }
-}
+/** A socket stand-in (tests/helpers/fake-connection.ts). */
+class FakeConn extends FakeConnection {}
 
 const newStore = () => new SqlStore(statementDriver(new Database(":memory:")));
 
