@@ -21,6 +21,7 @@ import {
 import { join, terminateAll } from "../helpers/client.ts";
 import { runtimes } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
+import { eventually, sleep, within } from "../helpers/wait.ts";
 import { storedHistory } from "../helpers/writers.ts";
 import { Wire, type WireOptions } from "./wire.ts";
 
@@ -36,7 +37,6 @@ const FAST = {
 
 /** Every wait inside a test is bounded; this bounds the test too, so a hang fails instead of stalling the run. */
 const it = (name: string, fn: () => Promise<void>) => test(name, { timeout: 30_000 }, fn);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 // ---- servers ------------------------------------------------------------------------------
@@ -146,27 +146,6 @@ function closeAll() {
 }
 
 /** Poll `cond` until it holds; fail with `what` (evaluated late, so it can show the state) after `ms`. */
-async function eventually(cond: () => boolean, what: string | (() => string), ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${typeof what === "function" ? what() : what}`);
-    }
-    await sleep(10);
-  }
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const live = (t: Tracked, ms = 5000) =>
   eventually(

@@ -15,6 +15,7 @@ import {
   type SocketLike,
   type User,
 } from "../../src/client/index.ts";
+import { eventually } from "../helpers/wait.ts";
 
 const it = (name: string, fn: () => Promise<void>) => test(name, { timeout: 10_000 }, fn);
 /** Far longer than any test: a timer this long that is still pending after close() was never cleared. */
@@ -24,13 +25,6 @@ const LONG = 60_000;
 const pendingTimers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
 
 /** Poll without timers of its own, so that none is pending when a test counts them. */
-async function eventually(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 /** A socket the test plays the server for: `answer` sees each frame the client sends. */
 class ScriptedSocket implements SocketLike {

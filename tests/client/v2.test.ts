@@ -33,34 +33,14 @@ import {
 import { terminateAll } from "../helpers/client.ts";
 import { runtimes } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
+import { eventually, sleep, within } from "../helpers/wait.ts";
 import { storedHistory } from "../helpers/writers.ts";
 import { Wire } from "./wire.ts";
 
 const it = (name: string, fn: () => Promise<void>) => test(name, { timeout: 30_000 }, fn);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Far longer than any test. */
 const LONG = 60_000;
-
-async function eventually(cond: () => boolean, what: string | (() => string), ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "function" ? what() : what}`);
-    await sleep(5);
-  }
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---- entries ------------------------------------------------------------------------------
 
