@@ -1,8 +1,13 @@
-/** The composer (#composer): writing and sending, and the messages said but not yet acknowledged. */
+/**
+ * The composer (#composer): writing and sending (as a reply when the quote bar is up: reply.ts), ↑ to
+ * edit one's last message, and the messages said but not yet acknowledged.
+ */
 import { ParleyError } from "../client/index.ts";
 import { byId } from "./dom.ts";
-import { isPrivateRoom } from "./format.ts";
+import { editLast } from "./edit.ts";
+import { isPrivateRoom, stoppedPlaceholder } from "./format.ts";
 import { clearError, explain, showError } from "./notices.ts";
+import { cancelReply, renderReply } from "./reply.ts";
 import { currentSession, type Session } from "./session.ts";
 import { view } from "./timeline.ts";
 
@@ -15,7 +20,7 @@ export function renderComposer(s: Session): void {
   const stopped = s.state.state === "stopped";
   send.disabled = stopped;
   textarea.disabled = false;
-  textarea.placeholder = stopped ? "Disconnected. Use Reconnect to rejoin." : messagePlaceholder(s.room);
+  textarea.placeholder = stopped ? stoppedPlaceholder(s.state) : messagePlaceholder(s.room);
   renderPending(s);
 }
 
@@ -46,16 +51,22 @@ composer.addEventListener("submit", (e) => {
   const s = currentSession();
   const text = textarea.value;
   if (!s || s.state.state === "stopped" || !text.trim()) return;
+  const replyTo = s.replyTo;
   textarea.value = "";
   autosize();
   clearError();
-  s.client.say(text).catch((err: unknown) => {
+  cancelReply(s);
+  s.client.say(text, replyTo === undefined ? {} : { replyTo }).catch((err: unknown) => {
     if (currentSession() !== s) return;
     showError(explain(err));
     // Hand a refused text back for editing, unless something new is being written already.
     if (err instanceof ParleyError && err.code !== "stopped" && !textarea.value) {
       textarea.value = text;
       autosize();
+      if (replyTo !== undefined && s.replyTo === undefined) {
+        s.replyTo = replyTo;
+        renderReply(s);
+      }
     }
   });
   view.toBottom();
@@ -70,6 +81,12 @@ textarea.addEventListener("keydown", (e) => {
     e.preventDefault();
     textarea.value = "";
     autosize();
+  } else if (e.key === "Escape" && currentSession()?.replyTo !== undefined) {
+    e.preventDefault();
+    cancelReply(currentSession());
+  } else if (e.key === "ArrowUp" && !textarea.value && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey) {
+    const s = currentSession();
+    if (s && s.state.state !== "stopped" && editLast(s)) e.preventDefault();
   }
 });
 

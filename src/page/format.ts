@@ -2,8 +2,8 @@
  * Pure text helpers for the page: times, the typing line, the status line, error sentences, names.
  * No DOM here, so each is easy to reason about (and to test).
  */
-import type { StateChange } from "../client/index.ts";
-import { NAME_MAX, type NameRule, TYPING_INTERVAL_MS } from "../protocol/constants.ts";
+import type { ModeratedEntry, StateChange } from "../client/index.ts";
+import { CLOSE, NAME_MAX, type NameRule, TYPING_INTERVAL_MS } from "../protocol/constants.ts";
 
 /**
  * How long "is typing" lasts after a user's last notice. The server relays at most one notice per
@@ -56,12 +56,85 @@ export function statusText(change: StateChange, leftMs = 0): string {
       return seconds >= 1 ? `Reconnecting in ${seconds} s…` : "Retrying…";
     }
     case "stopped":
-      return change.reason ? `Disconnected: ${change.reason}` : "Disconnected";
+      return stoppedText(change);
   }
 }
 
+/** Why a stopped connection stopped, from its close code or refused handshake (the client gives both). */
+function stoppedText({ code, reason }: StateChange): string {
+  if (stoppedBy(code, reason) === "kicked") return "Removed by a moderator";
+  if (stoppedBy(code, reason) === "banned") return "Banned from this room";
+  if (code === 401) return `Sign-in refused${reason ? `: ${reason}` : ""}`;
+  if (code === 403) return `Not allowed in this room${reason ? `: ${reason}` : ""}`;
+  return reason ? `Disconnected: ${reason}` : "Disconnected";
+}
+
+/** What a moderator did to this connection, if that is why it stopped: a 1008 close, or a join refused 403 banned. */
+export function stoppedBy(code: number | undefined, reason = ""): "kicked" | "banned" | undefined {
+  if (code === CLOSE.policy && (reason === "kicked" || reason === "banned")) return reason;
+  if (code === 403 && /\bbanned\b/.test(reason)) return "banned";
+  return undefined;
+}
+
+/** The composer's placeholder once the connection stopped. */
+export function stoppedPlaceholder(change: StateChange): string {
+  switch (stoppedBy(change.code, change.reason)) {
+    case "kicked":
+      return "A moderator removed you from this room. Use Reconnect to rejoin.";
+    case "banned":
+      return "A moderator banned you from this room.";
+    default:
+      return change.code === 401 || change.code === 403
+        ? "You can't chat here with this sign-in."
+        : "Disconnected. Use Reconnect to rejoin.";
+  }
+}
+
+/** A span of minutes as words: "10 minutes", "1 hour", "2 days", "1 week". */
+export function minutesText(minutes: number): string {
+  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  if (minutes >= 10_080 && minutes % 10_080 === 0) return unit(minutes / 10_080, "week");
+  if (minutes >= 1440 && minutes % 1440 === 0) return unit(minutes / 1440, "day");
+  if (minutes >= 60 && minutes % 60 === 0) return unit(minutes / 60, "hour");
+  return unit(minutes, "minute");
+}
+
+/** The timeline's line for a moderation entry: "Mo banned eve for 1 day: spam". */
+export function moderationText(e: ModeratedEntry): string {
+  const verb = { kick: "removed", ban: "banned", unban: "unbanned", mute: "muted", unmute: "unmuted" }[e.action];
+  const span =
+    e.until !== undefined && (e.action === "ban" || e.action === "mute")
+      ? ` for ${minutesText(Math.max(1, Math.round((e.until - e.ts) / 60_000)))}`
+      : "";
+  const where = e.action === "kick" ? " from the room" : "";
+  return `${e.by.name} ${verb} ${e.user.name}${where}${span}${e.reason ? `: ${e.reason}` : ""}`;
+}
+
+/** The reactions the picker offers, with the words a screen reader says for each. */
+export const REACTIONS: readonly { emoji: string; name: string }[] = [
+  { emoji: "👍", name: "thumbs up" },
+  { emoji: "❤️", name: "heart" },
+  { emoji: "😂", name: "laughing" },
+  { emoji: "🎉", name: "party" },
+  { emoji: "😮", name: "surprised" },
+  { emoji: "😢", name: "sad" },
+];
+
+/** "Ada", "Ada and Grace", "Ada, Grace and 3 others": who reacted, for a tooltip. */
+export function namesText(names: string[]): string {
+  if (names.length <= 1) return names[0] ?? "";
+  if (names.length <= 3) return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+  return `${names.slice(0, 2).join(", ")} and ${names.length - 2} others`;
+}
+
+/** The start of a message's text, on one line, for a reply's quote. */
+export function snippet(text: string, max = 90): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > max ? `${line.slice(0, max - 1).trimEnd()}…` : line;
+}
+
 /** A polite sentence for an error code from the server (or the client's own "offline"/"stopped"). */
-export function errorText(code: string, message: string): string {
+export function errorText(code: string, message: string, retryAfterMs?: number): string {
   switch (code) {
     case "too_long":
       return `That message is too long to send (${message}). Please shorten it.`;
@@ -75,6 +148,16 @@ export function errorText(code: string, message: string): string {
       return "The server couldn't save that just now. Please try again.";
     case "offline":
       return "You're offline right now. Please try again once the connection is back.";
+    case "forbidden":
+      return `That isn't allowed: ${message}.`;
+    case "not_found":
+      return `That message or person is no longer there (${message}).`;
+    case "muted":
+      return `A moderator muted you: you can read, but not post or react${
+        retryAfterMs ? ` for ${minutesText(Math.max(1, Math.ceil(retryAfterMs / 60_000)))}` : " for now"
+      }.`;
+    case "unsupported":
+      return "This server doesn't support that.";
     case "stopped":
       return `Your message wasn't sent (${message.replace(/^not sent: /, "")}).`;
     default:

@@ -14,6 +14,8 @@ const newRoom = byId<HTMLButtonElement>("new-room");
 const renameForm = byId<HTMLFormElement>("rename-form");
 
 function chosenName(): string | undefined | false {
+  // Signed in: the name is the sign-in's, and the field is locked.
+  if (nameInput.disabled) return undefined;
   const raw = nameInput.value;
   if (!raw.trim()) return undefined;
   const checked = checkName(raw);
@@ -43,7 +45,7 @@ roomForm.addEventListener("submit", (e) => {
     roomInput.focus();
     return;
   }
-  saved.set(NAME_KEY, name);
+  if (!nameInput.disabled) saved.set(NAME_KEY, name);
   const s = currentSession();
   if (s && s.room === room && s.state.state !== "stopped") {
     // Already here: only the name can have changed.
@@ -63,7 +65,7 @@ newRoom.addEventListener("click", async () => {
     const res = await fetch("/api/rooms", { method: "POST" });
     const body = (await res.json().catch(() => undefined)) as { room?: unknown } | undefined;
     if (res.status !== 201 || typeof body?.room !== "string") throw new Error(`the server answered ${res.status}`);
-    saved.set(NAME_KEY, name);
+    if (!nameInput.disabled) saved.set(NAME_KEY, name);
     join(body.room, name);
     focusComposer();
   } catch (err) {
@@ -76,7 +78,7 @@ newRoom.addEventListener("click", async () => {
 renameForm.addEventListener("submit", (e) => {
   e.preventDefault();
   const s = currentSession();
-  if (!s) return;
+  if (!s || renameInput.disabled) return;
   const checked = checkName(renameInput.value);
   if (!checked.ok) {
     showError(`That name can't be used: ${nameRuleText(checked.rule)}.`);

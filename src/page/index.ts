@@ -32,8 +32,10 @@ const html = `<!doctype html>
     <section class="card" aria-labelledby="join-heading">
       <h2 id="join-heading">Join a room</h2>
       <form id="room-form" class="stack" autocomplete="off">
-        <label for="name-input">Your name</label>
-        <input id="name-input" name="name" maxlength="32" placeholder="Guest" autocomplete="nickname" spellcheck="false">
+        <div id="name-field" class="stack">
+          <label for="name-input">Your name</label>
+          <input id="name-input" name="name" maxlength="32" placeholder="Guest" autocomplete="nickname" spellcheck="false">
+        </div>
         <label for="room-input">Room</label>
         <div class="row">
           <input id="room-input" name="room" value="lobby" list="room-list" required maxlength="64"
@@ -57,8 +59,9 @@ const html = `<!doctype html>
       <form id="rename-form" class="row">
         <label for="rename-input" class="vh">New name</label>
         <input id="rename-input" name="name" maxlength="32" required autocomplete="nickname" spellcheck="false">
-        <button type="submit">Rename</button>
+        <button id="rename-button" type="submit">Rename</button>
       </form>
+      <p id="rename-note" class="help signed-note" hidden></p>
     </section>
   </div>
   <section id="people" class="people" aria-labelledby="people-heading" hidden>
@@ -86,9 +89,13 @@ const html = `<!doctype html>
   <div class="bottom">
     <div class="under">
       <p id="typing" class="typing"></p>
-      <p class="hint">Enter to send · Shift+Enter for a new line · Esc to clear</p>
+      <p class="hint">Enter to send · Shift+Enter for a new line · ↑ to edit your last message</p>
     </div>
     <p id="error" class="error" role="alert"></p>
+    <div id="reply-bar" class="reply-bar" hidden>
+      <p id="reply-quote" class="reply-quote"></p>
+      <button id="reply-cancel" type="button" class="icon-button" aria-label="Cancel the reply"></button>
+    </div>
     <form id="composer">
       <label for="text" class="vh">Message</label>
       <textarea id="text" name="text" rows="1" placeholder="Join a room to chat" enterkeyhint="send" disabled></textarea>
@@ -97,6 +104,24 @@ const html = `<!doctype html>
   </div>
 </main>
 </div>
+<dialog id="dialog" class="dialog" aria-labelledby="dialog-title" aria-describedby="dialog-text">
+  <form id="dialog-form" method="dialog" class="stack">
+    <h2 id="dialog-title"></h2>
+    <p id="dialog-text" class="help"></p>
+    <div id="dialog-duration-field" class="stack" hidden>
+      <label for="dialog-duration">For how long</label>
+      <select id="dialog-duration"></select>
+    </div>
+    <div id="dialog-reason-field" class="stack" hidden>
+      <label for="dialog-reason">Reason <span class="help">(optional; everyone in the room sees it)</span></label>
+      <input id="dialog-reason" maxlength="200" autocomplete="off">
+    </div>
+    <div class="dialog-buttons">
+      <button id="dialog-cancel" type="button">Cancel</button>
+      <button id="dialog-ok" type="submit" class="danger"></button>
+    </div>
+  </form>
+</dialog>
 </body>
 </html>`;
 

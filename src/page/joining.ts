@@ -1,16 +1,23 @@
 /**
  * Joining and leaving a room: a client per room, its events wired to the page, and what the page says
- * of the connection meanwhile (the status line, the tab's title with the unread count).
+ * of the connection meanwhile (the status line, the tab's title with the unread count). The messages are
+ * drawn from the client's folded view after each `change` (timeline.ts), so edits, deletions and
+ * reactions show live, after a resume and after a reload alike; a `moderated` entry adds its line.
  */
-import { type ClientEvents, connect, type StateChange } from "../client/index.ts";
+import { type ClientEvents, connect, type StateChange, type User, type ViewChange } from "../client/index.ts";
 import { renderComposer, renderPending } from "./composer.ts";
 import { byId, saved } from "./dom.ts";
-import { errorText, isPrivateRoom, statusText } from "./format.ts";
+import { stopEdit } from "./edit.ts";
+import { errorText, isPrivateRoom, statusText, stoppedBy } from "./format.ts";
+import { closeMenu } from "./menu.ts";
+import { noteModeration } from "./moderation.ts";
 import { clearError, showError } from "./notices.ts";
-import { nameInput, roomUrl, setPanel, showOwnName, showRoom } from "./panel.ts";
+import { nameInput, roomUrl, setPanel, showOwnName, showRoom, showSignedIn } from "./panel.ts";
 import { clearTyping, renameTyper, renderMembers, showPeople, startTyping, stopTyping } from "./people.ts";
+import { cancelReply, renderReply } from "./reply.ts";
 import { currentSession, type Session, setSession } from "./session.ts";
-import { hideIntro, setListBusy, showEmpty, view } from "./timeline.ts";
+import { accessToken } from "./signin.ts";
+import { hideIntro, namesChanged, refresh, setListBusy, showEmpty, view } from "./timeline.ts";
 
 const tokenKey = (room: string) => `parley:token:${room}`;
 
@@ -26,11 +33,19 @@ let statusTimer: ReturnType<typeof setInterval> | undefined;
 export function join(room: string, name: string | undefined): void {
   leave();
   const key = tokenKey(room);
+  const access = accessToken();
+  const signed = access !== undefined;
   const client = connect(location.origin, {
     room,
-    name,
-    token: storedToken(key),
-    onToken: (token) => saved.set(key, token),
+    // A signed user's name and identity are the token's. Their reconnect token is not kept: offered
+    // by an anonymous join later, the server would refuse it.
+    name: signed ? undefined : name,
+    token: signed ? undefined : storedToken(key),
+    onToken: (token) => {
+      if (!signed) saved.set(key, token);
+    },
+    // Read again before every connect: an embedding app may have stored a fresher token meanwhile.
+    accessToken: signed ? () => accessToken() ?? access : undefined,
   });
   const s: Session = {
     client,
@@ -40,6 +55,10 @@ export function join(room: string, name: string | undefined): void {
     backlogSeq: -1,
     reconnectAt: 0,
     loadingOlder: false,
+    signed,
+    names: new Map(),
+    banned: new Map(),
+    muted: new Map(),
     unsubscribe: [],
   };
   setSession(s);
@@ -49,7 +68,11 @@ export function join(room: string, name: string | undefined): void {
   on("state", (change) => onState(s, change));
   on("welcome", (w) => {
     if (s.backlogSeq < 0) s.backlogSeq = w.seq;
+    learn(s, w.you, true);
     showOwnName(w.you.name);
+    showSignedIn(w.you);
+    // The role may have come with this welcome: the messages' controls depend on it.
+    refresh();
   });
   on("reset", () => {
     // A new epoch renumbers the room: what is shown belongs to its previous life.
@@ -57,21 +80,16 @@ export function join(room: string, name: string | undefined): void {
     s.backlogSeq = -1;
     showEmpty();
   });
-  on("message", (m) => {
-    stopTyping(m.from.id);
-    const first = view.count() === 0;
-    const mine = m.from.id === client.me?.id;
-    view.append(m, mine);
-    if (first) view.setMore(m.seq > 1);
-    if (document.hidden && !mine && m.seq > s.backlogSeq) {
-      unread++;
-      renderTitle();
-    }
-    showEmpty();
+  on("change", (change) => onChange(s, change));
+  on("members", (users) => {
+    for (const u of users) learn(s, u, true);
+    renderMembers(users);
+    refresh();
   });
-  on("members", renderMembers);
   on("renamed", ({ user }) => {
     renameTyper(user);
+    learn(s, user, true);
+    refresh();
     if (user.id === client.me?.id) {
       showOwnName(user.name);
       nameInput.value = user.name;
@@ -86,11 +104,12 @@ export function join(room: string, name: string | undefined): void {
     renderPending(s);
   });
   on("error", (e) => {
-    showError(errorText(e.code, e.message));
+    showError(errorText(e.code, e.message, e.retryAfterMs));
   });
 
   globalThis.history.replaceState(null, "", roomUrl(room));
-  showRoom(room, name);
+  showRoom(room, signed ? undefined : name);
+  showSignedIn(undefined, signed);
   showPeople();
   // The backlog is history, not news: a screen reader should not read 50 messages out on entry.
   setListBusy(true);
@@ -103,6 +122,36 @@ export function join(room: string, name: string | undefined): void {
   unread = 0;
   renderTitle();
   onState(s, s.state);
+}
+
+/** One change of the client's view: draw it, and count what is news. */
+function onChange(s: Session, change: ViewChange) {
+  const e = change.entry;
+  if (e?.type === "moderated") {
+    noteModeration(s, e);
+    learn(s, e.by);
+    learn(s, e.user);
+    view.addModeration(e);
+  } else if (e) learn(s, e.type === "message" ? e.from : e.by);
+  const me = s.client.me?.id;
+  for (const m of refresh()) {
+    if (m.seq <= s.backlogSeq) continue;
+    stopTyping(m.from.id);
+    if (document.hidden && m.from.id !== me) {
+      unread++;
+      renderTitle();
+    }
+  }
+  // The message being replied to may just have changed, or gone.
+  renderReply(s);
+}
+
+/** Remember a user's name for the reaction tooltips; `current` names (members, renames) replace older ones. */
+function learn(s: Session, user: User, current = false) {
+  const known = s.names.get(user.id);
+  if (known === user.name || (known !== undefined && !current)) return;
+  s.names.set(user.id, user.name);
+  namesChanged();
 }
 
 /** The kept token, unless it is one the server would refuse (over 128 characters stops the client). */
@@ -118,6 +167,9 @@ function leave() {
   // Unsubscribe first: the old client's last events (its stop, its rejected queue) are not this room's.
   for (const off of s.unsubscribe) off();
   s.client.close();
+  stopEdit(false);
+  closeMenu();
+  cancelReply(s);
   clearTyping();
   view.clear();
   renderMembers([]);
@@ -132,7 +184,8 @@ function onState(s: Session, change: StateChange) {
   // A countdown only while reconnecting; every other state is a fixed line.
   if (change.state === "reconnecting") statusTimer = setInterval(() => renderStatus(s), 250);
   renderStatus(s);
-  rejoin.hidden = change.state !== "stopped";
+  // A ban refuses the next join too; every other stop may be worth another try.
+  rejoin.hidden = change.state !== "stopped" || stoppedBy(change.code, change.reason) === "banned";
   renderComposer(s);
 }
 

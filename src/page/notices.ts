@@ -21,6 +21,6 @@ export function clearError(): void {
 
 /** A failure as a sentence for the error line. */
 export function explain(err: unknown): string {
-  if (err instanceof ParleyError) return errorText(err.code, err.message);
+  if (err instanceof ParleyError) return errorText(err.code, err.message, err.retryAfterMs);
   return err instanceof Error ? err.message : String(err);
 }

@@ -2,6 +2,7 @@
  * The side panel: open or closed, the fields that joining and the forms (forms.ts) both fill in, the
  * room field's suggestions (the rooms joined lately) and the invite card.
  */
+import type { User } from "../client/index.ts";
 import { ROOM_NAME } from "../protocol/constants.ts";
 import { byId, saved } from "./dom.ts";
 import { isPrivateRoom } from "./format.ts";
@@ -18,6 +19,10 @@ const shareCard = byId("share");
 const shareLink = byId<HTMLAnchorElement>("share-link");
 const copyLink = byId<HTMLButtonElement>("copy-link");
 const youCard = byId("you");
+const youHeading = byId("you-heading");
+const nameField = byId("name-field");
+const renameNote = byId("rename-note");
+const renameButton = byId<HTMLButtonElement>("rename-button");
 
 /** The room form's room field. */
 export const roomInput = byId<HTMLInputElement>("room-input");
@@ -58,6 +63,32 @@ export function showRoom(room: string, name: string | undefined): void {
 /** Show this user's name in the rename field, unless the person is editing it. */
 export function showOwnName(name: string): void {
   if (document.activeElement !== renameInput) renameInput.value = name;
+}
+
+/**
+ * A signed user's name is the sign-in's (the server refuses their rename): the join form asks for no
+ * name, and the name card shows it locked, with a note that says so. From the welcome's `you` once
+ * there is one, else as `presumed` (whether the page has an access token).
+ */
+export function showSignedIn(you: User | undefined, presumed = false): void {
+  const signed = you ? you.sub !== undefined : presumed;
+  nameField.hidden = signed;
+  nameInput.disabled = signed;
+  renameInput.disabled = signed;
+  renameButton.disabled = signed;
+  const role = you?.role === "moderator" ? ", a moderator here" : "";
+  const signedIn = you ? `Signed in as ${you.name}${role}. ` : "";
+  renameNote.textContent = signed ? `${signedIn}Your name comes from your sign-in.` : "";
+  renameNote.hidden = !signed;
+  if (signed) renameInput.setAttribute("aria-describedby", "rename-note");
+  else renameInput.removeAttribute("aria-describedby");
+  youHeading.textContent = signed ? "Your name" : "Change your name";
+  // Before any room, the card is the one place that says whose name this is.
+  if (signed) youCard.hidden = false;
+  if (you && signed) {
+    nameInput.value = you.name;
+    renameInput.value = you.name;
+  }
 }
 
 /** Recently joined rooms, newest first; whatever else is stored under the key is ignored. */

@@ -1,7 +1,13 @@
-/** The member list (#people) and the typing line under the composer. */
+/**
+ * The member list (#people) and the typing line under the composer. A moderator gets a menu on each
+ * person they may moderate (mute, kick, ban: moderation.ts).
+ */
 import type { User } from "../client/index.ts";
-import { byId } from "./dom.ts";
+import { byId, h } from "./dom.ts";
 import { colorSlot, initial, TYPING_MS, typingText } from "./format.ts";
+import { iconButton } from "./icons.ts";
+import { followTrigger, menuTrigger, openMenu } from "./menu.ts";
+import { mayModerateUser, personItems } from "./moderation.ts";
 import { currentSession } from "./session.ts";
 
 const people = byId("people");
@@ -16,23 +22,53 @@ export function showPeople(): void {
   people.hidden = false;
 }
 
-/** Show the room's members, this user marked `me`. */
+/** Show the room's members, this user marked `me`, moderators marked "mod". */
 export function renderMembers(users: User[]): void {
-  const me = currentSession()?.client.me?.id;
+  const s = currentSession();
+  const me = s?.client.me?.id;
+  // A list drawn anew must not drop the focus of someone moderating from it.
+  const focused = members.contains(document.activeElement)
+    ? document.activeElement?.closest<HTMLElement>("li")?.dataset.user
+    : undefined;
   members.replaceChildren(
     ...users.map((u) => {
-      const li = document.createElement("li");
-      li.textContent = u.name;
-      li.className = `c${colorSlot(u.id)}${u.id === me ? " me" : ""}`;
+      const li = h("li", `c${colorSlot(u.id)}${u.id === me ? " me" : ""}`);
       li.dataset.initial = initial(u.name);
+      li.dataset.user = u.id;
       li.title = u.name;
+      li.append(h("span", "member-name", u.name));
+      if (u.role === "moderator") {
+        const badge = h("span", "badge", "mod");
+        badge.title = "Moderator";
+        li.append(badge);
+      }
+      if (mayModerateUser(s, u)) {
+        const button = menuTrigger(iconButton("more", `Moderate ${u.name}`, "icon-button member-menu"));
+        button.dataset.key = "moderate";
+        li.append(button);
+      }
       return li;
     }),
   );
+  if (focused !== undefined) memberButton(focused)?.focus({ preventScroll: true });
+  followTrigger();
   memberCount.textContent = users.length ? String(users.length) : "";
   // Someone who left is not typing any more.
   const here = new Set(users.map((u) => u.id));
   for (const id of [...typers.keys()]) if (!here.has(id)) stopTyping(id);
+}
+
+members.addEventListener("click", (e) => {
+  const button = (e.target as Element).closest<HTMLButtonElement>("button.member-menu");
+  const id = button?.closest<HTMLElement>("li")?.dataset.user;
+  const s = currentSession();
+  const user = id === undefined ? undefined : s?.client.members.get(id);
+  if (!button || !s || !user) return;
+  openMenu(button, personItems(s, user), { label: `Moderate ${user.name}`, findTrigger: () => memberButton(user.id) });
+});
+
+function memberButton(id: string): HTMLElement | null {
+  return members.querySelector<HTMLElement>(`li[data-user="${CSS.escape(id)}"] button.member-menu`);
 }
 
 /** Show `user` as typing until TYPING_MS pass without another notice. */

@@ -157,6 +157,9 @@ label { font-size: .85rem; font-weight: 600; }
   background: var(--c); color: var(--avatar-text); font-size: .8rem; font-weight: 700;
 }
 #members li.me::after { content: "(you)"; color: var(--muted); font-size: .8rem; }
+.member-name { min-width: 0; overflow-wrap: anywhere; }
+.member-menu { margin-left: auto; width: 1.7rem; height: 1.7rem; }
+input:disabled { background: var(--surface-2); color: var(--muted); cursor: not-allowed; }
 .c0 { --c: var(--c0); } .c1 { --c: var(--c1); } .c2 { --c: var(--c2); } .c3 { --c: var(--c3); }
 .c4 { --c: var(--c4); } .c5 { --c: var(--c5); } .c6 { --c: var(--c6); } .c7 { --c: var(--c7); }
 
@@ -179,9 +182,11 @@ label { font-size: .85rem; font-weight: 600; }
 
 #messages { display: flex; flex-direction: column; gap: .2rem; margin: 0; padding: 0; list-style: none; }
 #messages:not(:empty) { margin-top: auto; }
-#messages > li {
+#messages > li.message, #messages > li.pending {
+  position: relative;
   display: grid; grid-template-columns: minmax(0, 1fr) auto; column-gap: .75rem;
-  align-self: flex-start; max-width: min(42rem, 85%);
+  grid-template-areas: "head head" "quote quote" "text stamp" "reacts reacts";
+  align-self: flex-start; max-width: min(42rem, calc(100% - 7.5rem));
   margin-top: .55rem; padding: .4rem .75rem .45rem;
   background: var(--surface); border: 1px solid var(--border); border-radius: 14px 14px 14px 4px;
 }
@@ -189,14 +194,121 @@ label { font-size: .85rem; font-weight: 600; }
 #messages > li.cont { margin-top: 0; border-top-left-radius: 4px; }
 #messages > li.mine { align-self: flex-end; background: var(--mine); border-color: var(--mine-border); border-radius: 14px 14px 4px 14px; }
 #messages > li.mine.cont { border-top-right-radius: 4px; }
-.meta { display: contents; }
-.author { grid-column: 1 / -1; font-size: .82rem; font-weight: 700; color: var(--c, var(--muted)); overflow-wrap: anywhere; }
-.cont .author { display: none; }
-.text { grid-column: 1; grid-row: 2; white-space: pre-wrap; overflow-wrap: anywhere; }
-.time, .state { grid-column: 2; grid-row: 2; align-self: end; font-size: .72rem; color: var(--muted); font-variant-numeric: tabular-nums; }
+#messages > li.message:focus { outline: none; }
+#messages > li.message:focus-visible { outline: 2px solid var(--focus); outline-offset: 2px; }
+#messages > li.deleted { background: transparent; border-style: dashed; }
+#messages > li.flash { animation: flash 1.6s ease-out; }
+@keyframes flash { from { box-shadow: 0 0 0 3px var(--accent); } to { box-shadow: 0 0 0 3px transparent; } }
+.head { grid-area: head; display: flex; align-items: baseline; gap: .4rem; min-width: 0; }
+.author { grid-area: head; font-size: .82rem; font-weight: 700; color: var(--c, var(--muted)); overflow-wrap: anywhere; }
+.cont .head { display: none; }
+.badge {
+  padding: 0 .35rem; border-radius: 4px; background: var(--surface-2); color: var(--muted);
+  font-size: .64rem; font-weight: 700; letter-spacing: .05em; text-transform: uppercase; line-height: 1.5;
+}
+.mine .badge { background: var(--surface); }
+.text { grid-area: text; white-space: pre-wrap; overflow-wrap: anywhere; }
+.text.gone { color: var(--muted); font-style: italic; }
+.stamp, .state { grid-area: stamp; align-self: end; font-size: .72rem; color: var(--muted); font-variant-numeric: tabular-nums; white-space: nowrap; }
+.edited { font-style: italic; }
 #messages > li.pending { border-style: dashed; opacity: .8; }
 .pending .author { display: none; }
 .pending .state { font-style: italic; }
+
+/* a reply's quote */
+.quote {
+  grid-area: quote; display: flex; flex-direction: column; align-items: flex-start; min-width: 0;
+  margin: .15rem 0 .3rem; padding: .2rem .6rem; border: 0; border-left: 3px solid var(--c, var(--border)); border-radius: 4px;
+  background: var(--surface-2); color: var(--text); font-size: .82rem; font-weight: 400; text-align: left; white-space: normal;
+}
+button.quote:hover { background: var(--border); }
+.quote-author { font-weight: 700; color: var(--c, var(--muted)); }
+.quote-text { max-width: 100%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; color: var(--muted); }
+.quote-text.gone { font-style: italic; }
+
+/* reactions */
+.reactions { grid-area: reacts; display: flex; flex-wrap: wrap; gap: .3rem; margin-top: .35rem; }
+.reaction {
+  display: inline-flex; align-items: center; gap: .3rem; padding: .05rem .5rem; border-radius: 999px;
+  background: var(--surface); font-size: .8rem; font-weight: 600; line-height: 1.6;
+}
+.reaction.mine { border-color: var(--accent); background: var(--mine); color: var(--accent); }
+.mine .reaction:not(.mine) { background: var(--surface); }
+.reaction-emoji { font-size: 1rem; line-height: 1; }
+.reaction-emoji, .picker .menu-item {
+  font-family: "Apple Color Emoji", "Segoe UI Emoji", "Noto Color Emoji", "Twemoji Mozilla", sans-serif;
+}
+
+/* a message's actions: shown on hover, on focus, on a tap (li.active), and while its menu is open */
+/* Beside the bubble (each bubble leaves room for it), on its outer side; on a phone, over its top edge. */
+.actions {
+  position: absolute; top: .15rem; left: calc(100% + .35rem); z-index: 1;
+  display: flex; gap: .1rem; padding: .15rem;
+  background: var(--surface); border: 1px solid var(--border); border-radius: 8px; box-shadow: 0 2px 8px rgba(0, 0, 0, .12);
+  opacity: 0; pointer-events: none; transition: opacity .1s;
+}
+.mine > .actions { left: auto; right: calc(100% + .35rem); }
+/* A bridge over the gap, so that the pointer keeps the message hovered on its way to the buttons. */
+.actions::before { content: ""; position: absolute; top: 0; bottom: 0; right: 100%; width: .5rem; }
+.mine > .actions::before { right: auto; left: 100%; }
+@media (hover: hover) { #messages > li.message:hover > .actions { opacity: 1; pointer-events: auto; } }
+#messages > li.message:has(:focus-visible) > .actions, #messages > li.message:focus-visible > .actions,
+#messages > li.active > .actions, #messages > li.menu-open > .actions {
+  opacity: 1; pointer-events: auto;
+}
+.icon-button {
+  display: inline-grid; place-items: center; flex: none; width: 1.9rem; height: 1.9rem; padding: 0;
+  border: 0; border-radius: 6px; background: transparent; color: var(--muted);
+}
+.icon-button:hover, .icon-button[aria-expanded="true"] { background: var(--surface-2); color: var(--text); }
+.icon { width: 1.1rem; height: 1.1rem; fill: none; stroke: currentColor; stroke-width: 2; stroke-linecap: round; stroke-linejoin: round; }
+
+/* editing in place */
+.editor { grid-area: text; display: flex; flex-direction: column; gap: .35rem; width: min(34rem, 70vw); max-width: 100%; margin: .15rem 0; }
+.edit-field { resize: vertical; max-height: 14rem; line-height: 1.4; }
+.editor-row { display: flex; align-items: center; gap: .4rem; }
+.editor-row .help { margin-right: auto; }
+
+/* moderation lines */
+#messages > li.system {
+  display: flex; align-items: baseline; justify-content: center; gap: .5rem; align-self: center;
+  max-width: 90%; margin: .6rem 0 .2rem; padding: .2rem .8rem; border-radius: 999px;
+  background: var(--surface-2); color: var(--muted); font-size: .8rem; text-align: center;
+}
+#messages > li.system.ban, #messages > li.system.kick { background: var(--bad-bg); color: var(--bad); }
+.system-text { overflow-wrap: anywhere; }
+li.system .icon { flex: none; align-self: center; width: .9rem; height: .9rem; }
+li.system .time { flex: none; font-size: .7rem; opacity: .8; }
+
+/* menus: the reaction picker, "more", a person's moderation */
+.menu {
+  position: fixed; z-index: 20; display: flex; flex-direction: column; min-width: 11rem; padding: .3rem;
+  background: var(--surface); border: 1px solid var(--border); border-radius: 10px; box-shadow: 0 8px 24px rgba(0, 0, 0, .18);
+}
+.menu.picker { flex-direction: row; min-width: 0; gap: .1rem; }
+.menu-item { padding: .4rem .65rem; border: 0; border-radius: 6px; background: transparent; font-weight: 500; text-align: left; }
+.menu-item:hover, .menu-item:focus-visible { background: var(--surface-2); }
+.menu-item:focus-visible { outline-offset: -2px; }
+.menu-item.danger { color: var(--bad); }
+.picker .menu-item { padding: .2rem .4rem; font-size: 1.3rem; line-height: 1.25; }
+.picker .menu-item[aria-checked="true"] { background: var(--mine); box-shadow: inset 0 0 0 1px var(--accent); }
+.menu-divider { height: 1px; margin: .25rem .2rem; background: var(--border); }
+
+/* the modal dialog */
+.dialog {
+  width: min(26rem, calc(100vw - 2rem)); padding: 1.25rem; border: 1px solid var(--border); border-radius: 14px;
+  background: var(--surface); color: var(--text); box-shadow: 0 20px 50px rgba(0, 0, 0, .3);
+}
+.dialog::backdrop { background: rgba(15, 17, 21, .45); }
+.dialog h2 { font-size: 1.1rem; }
+.dialog .help { font-size: .85rem; }
+.dialog-buttons { display: flex; justify-content: flex-end; gap: .5rem; margin-top: .75rem; }
+.dialog-buttons .danger { background: var(--bad); border-color: var(--bad); color: var(--surface); }
+.dialog-buttons .danger:hover { filter: brightness(1.1); background: var(--bad); }
+select {
+  width: 100%; padding: .5rem .65rem; border: 1px solid var(--border); border-radius: 8px;
+  background: var(--surface); font: inherit; color: inherit;
+}
 
 /* ---- bottom: typing, errors, composer ---- */
 .bottom {
@@ -209,6 +321,12 @@ label { font-size: .85rem; font-weight: 600; }
 .hint { margin-left: auto; white-space: nowrap; }
 .error { padding: .45rem .7rem; border-radius: 8px; background: var(--bad-bg); color: var(--bad); font-size: .88rem; }
 .error:empty { display: none; }
+.reply-bar {
+  display: flex; align-items: center; gap: .5rem; padding: .15rem .2rem .15rem .7rem;
+  border-left: 3px solid var(--accent); border-radius: 6px; background: var(--surface-2); font-size: .85rem;
+}
+.reply-quote { flex: 1; min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; color: var(--muted); }
+.reply-quote strong { color: var(--text); }
 #composer { display: flex; gap: .5rem; align-items: flex-end; }
 #text { display: block; max-height: 12rem; resize: none; line-height: 1.4; overflow-y: auto; }
 #send { height: 2.5rem; }
@@ -231,7 +349,11 @@ label { font-size: .85rem; font-weight: 600; }
   #members li::before { width: 1.35rem; height: 1.35rem; font-size: .7rem; }
   .chat-head { display: none; }
   .log { padding: .75rem; }
-  #messages > li { max-width: 88%; }
+  #messages > li.message, #messages > li.pending { max-width: 88%; }
+  .actions, .mine > .actions { top: -1.4rem; right: .4rem; left: auto; }
+  .actions::before { display: none; }
+  #members li .badge { display: none; }
+  .member-menu { width: 1.4rem; height: 1.4rem; margin-left: 0; }
   .bottom { padding: .3rem .6rem calc(.5rem + env(safe-area-inset-bottom)); }
   .hint { display: none; }
   /* 16px keeps iOS from zooming into a field on focus. */

@@ -1,11 +1,14 @@
 /**
- * The conversation pane (#log): the page's one MessageView, the intro and the empty-room line, and
- * paging older messages in at the top.
+ * The conversation pane (#log): the page's one MessageView, drawing the client's folded view of the room
+ * (`client.messages`) after each change, the intro and the empty-room line, and paging older messages in
+ * at the top.
  */
 import { byId } from "./dom.ts";
+import { editorFor } from "./edit.ts";
+import type { Viewer } from "./message-item.ts";
 import { MessageView } from "./messages.ts";
 import { explain, showError } from "./notices.ts";
-import { currentSession } from "./session.ts";
+import { currentSession, isModerator, type Session, speaksV2 } from "./session.ts";
 
 const list = byId<HTMLOListElement>("messages");
 const log = byId("log");
@@ -17,6 +20,40 @@ const older = byId<HTMLButtonElement>("older");
 export const view = new MessageView(list, log, older, byId<HTMLButtonElement>("jump"));
 
 let userScrolledAt = 0;
+/** Counts changes of the names the page knows: reaction tooltips name people, so they are drawn again. */
+let namesVersion = 0;
+
+/** The names known changed (a join, a rename): draw the messages again on the next refresh. */
+export function namesChanged(): void {
+  namesVersion++;
+}
+
+/** Draw the room's messages as the client's view now has them; returns those drawn for the first time. */
+export function refresh() {
+  const s = currentSession();
+  if (!s) return [];
+  const before = view.count();
+  const added = view.sync(
+    s.client.messages,
+    viewerOf(s),
+    `${s.client.me?.id}|${isModerator(s)}|${speaksV2(s)}|${namesVersion}`,
+  );
+  // The first messages shown: older ones may exist before them.
+  const oldest = view.oldestSeq();
+  if (before === 0 && oldest !== undefined) view.setMore(oldest > 1);
+  showEmpty();
+  return added;
+}
+
+function viewerOf(s: Session): Viewer {
+  return {
+    me: s.client.me?.id,
+    moderator: isModerator(s),
+    v2: speaksV2(s),
+    name: (id) => s.names.get(id),
+    editor: editorFor,
+  };
+}
 
 /** Mark the message list busy while a backlog arrives, or done. */
 export function setListBusy(busy: boolean): void {
@@ -41,11 +78,11 @@ async function loadOlder() {
   s.loadingOlder = true;
   older.setAttribute("aria-busy", "true");
   try {
+    // The client merges the page into its view and says so (`change`): joining.ts draws it.
     const page = await s.client.history(before);
     if (currentSession() !== s) return;
     const fresh = page.messages.filter((m) => m.seq < before);
-    const me = s.client.me?.id;
-    view.prepend(fresh, page.more && fresh.length > 0, (m) => m.from.id === me);
+    view.setMore(page.more && fresh.length > 0);
   } catch (err) {
     if (currentSession() === s) showError(explain(err));
   } finally {

@@ -1,6 +1,7 @@
 /**
  * The browser suite: the chat page in Debian's Chromium against a real server, written once and run
- * against each runtime that a test file names (node.test.ts, workers.test.ts).
+ * against each runtime that a test file names (node.test.ts, workers.test.ts). Its v2 part (signed
+ * users, edits, deletions, reactions, replies, moderation) is v2.ts.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -10,6 +11,7 @@ import { type Frame, join, terminateAll } from "../helpers/client.ts";
 import { freshRoom } from "../helpers/fixtures.ts";
 import type { Runtime } from "../helpers/runtimes.ts";
 import { freePort, type RunningServer, startServer, tempDir } from "../helpers/server.ts";
+import { browserV2Suite } from "./v2.ts";
 
 /** Register the browser cases for one runtime. */
 export function browserSuite(runtime: Runtime): void {
@@ -168,4 +170,5 @@ export function browserSuite(runtime: Runtime): void {
       await Promise.all([mallory.context().close(), alice.context().close()]);
     });
   });
+  browserV2Suite(runtime);
 }
