@@ -46,6 +46,8 @@ const ModerationBody = v.pipe(
   }),
   v.check((b) => (b.user === undefined) !== (b.sub === undefined), "exactly one of user and sub"),
   v.check((b) => b.action !== "mute" || b.minutes !== undefined, "minutes is required for mute"),
+  // As for the socket's `ban` frame: a ban lasts 1 minute to a year, or (no minutes) until lifted.
+  v.check((b) => b.action !== "ban" || b.minutes === undefined || b.minutes >= 1, "a ban's minutes are 1 to 525600"),
 );
 const decimal = (min: number, max: number) =>
   v.pipe(v.string(), v.regex(/^\d{1,16}$/), v.transform(Number), v.minValue(min), v.maxValue(max));

@@ -128,13 +128,18 @@ export class WebhookWorker {
     for (const room of store.roomsUndelivered()) this.later(room, Math.random() * config.retryMs);
   }
 
-  /** A commit in `room`: deliver what it made (not now, but as soon as this turn is over). */
+  /**
+   * A commit in `room`: deliver what it made as soon as this turn is over, unless a retry is already
+   * waiting (its backoff stands: a burst of entries must not turn into a burst of tries).
+   */
   notify(room: string): void {
     if (this.timers.has(room) || this.stopped) return;
     this.later(room, 0);
   }
 
   private later(room: string, ms: number): void {
+    const pending = this.timers.get(room);
+    if (pending) clearTimeout(pending);
     const timer = setTimeout(() => {
       this.timers.delete(room);
       void this.run(room);

@@ -11,6 +11,8 @@ import { Client, type ClientOptions, type Frame, join, refusedStatus, terminateA
 import { freshRoom, fromAddress, nextAddress, say } from "../helpers/fixtures.ts";
 import { idleTimeoutMs, type Runtime, testsWithTimeout } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
+import { conformanceApi } from "./api.ts";
+import { conformanceV2 } from "./v2.ts";
 
 const IDLE_MS = 3000;
 // The main server trusts X-Forwarded-For, so every test can act from its own address and the
@@ -956,5 +958,8 @@ export function conformance(runtime: Runtime): void {
         await again.stop("SIGKILL");
       });
     });
+
+    conformanceV2(runtime);
+    conformanceApi(runtime);
   });
 }

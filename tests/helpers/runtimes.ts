@@ -41,6 +41,10 @@ export interface Differences {
   keepsTcpAfterClose: Difference;
   /** A closing socket is torn down when another data frame arrives, so the client may see 1006 instead of the Close. */
   dropsCloseOnIncomingData: Difference;
+  /** A room lives in the server's memory as long as the process does: it never hibernates, so nothing wakes it. */
+  neverHibernates: Difference;
+  /** A request that follows one whose body the server refused unread may stall until its client gives up. */
+  stallsAfterUnreadBody: Difference;
 }
 
 export interface Runtime extends Differences {
@@ -72,19 +76,26 @@ const AS_SPECIFIED: Differences = {
   failsWithoutCloseFrame: false,
   keepsTcpAfterClose: false,
   dropsCloseOnIncomingData: false,
+  neverHibernates: false,
+  stallsAfterUnreadBody: false,
 };
+
+/** Why a test of waking from hibernation (Workers only) does not apply to a process runtime. */
+const IN_PROCESS =
+  "a process runtime keeps a room in its memory while the process lives: there is no hibernation to wake from (a restart is tested instead)";
 
 const PLATFORM = "on Workers the platform owns this (docs/protocol.md, 'Workers: where the platform decides'): ";
 
 export const runtimes: Record<RuntimeName, Runtime> = {
-  node: { ...AS_SPECIFIED, name: "node", command: commands.node },
+  node: { ...AS_SPECIFIED, name: "node", command: commands.node, neverHibernates: IN_PROCESS },
   // Deno runs the Node adapter's server (node:http and `ws`) through its Node compatibility, so the
   // gaps of Deno.upgradeWebSocket (the ", " split, no Close on a bad frame, no payload limit) are gone.
-  deno: { ...AS_SPECIFIED, name: "deno", command: commands.deno },
+  deno: { ...AS_SPECIFIED, name: "deno", command: commands.deno, neverHibernates: IN_PROCESS },
   bun: {
     ...AS_SPECIFIED,
     name: "bun",
     command: commands.bun,
+    neverHibernates: IN_PROCESS,
     roundsIdleUpTo8s: "Bun rounds an idle timeout of 1–7 s up to 8 s (docs/protocol.md, Parley's decisions)",
   },
   workers: {
@@ -101,6 +112,8 @@ export const runtimes: Record<RuntimeName, Runtime> = {
       "under wrangler dev, miniflare's own entry worker (compatibility date 2023-07-24) answers the client's handshake and negotiates permessage-deflate before Parley sees the request; wrangler.toml sets no_web_socket_compression for the deployed Worker",
     // It still sends Close 1002/1009 for a frame it cannot parse (docs/security.md, "Raw frames: what each
     // runtime does").
+    stallsAfterUnreadBody:
+      "under wrangler dev, after the Worker answered a POST without reading its body (a 401, 404 or bad_room refusal), the next request sometimes stalls until its client aborts it, and is only then served (seen about once in 20 such pairs, with or without Connection: close; cf. cloudflare/workers-sdk#5095); a test sends a throwaway request, bounded in time, after such a refusal",
     keepsTcpAfterClose:
       "workerd (behind wrangler dev) keeps the TCP connection about 10 s after the closing handshake, whatever the client answers",
   },

@@ -11,6 +11,7 @@ import { faults } from "./faults.ts";
 import { limitsUnderLoad } from "./limits.ts";
 import { rawFrames } from "./raw-frames.ts";
 import { soak } from "./soak.ts";
+import { webhooks } from "./webhooks.ts";
 
 /** Register the whole reliability suite for one runtime. */
 export function reliability(runtime: Runtime): void {
@@ -20,5 +21,6 @@ export function reliability(runtime: Runtime): void {
     faults(runtime);
     soak(runtime);
     abuse(runtime);
+    webhooks(runtime);
   });
 }

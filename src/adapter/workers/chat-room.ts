@@ -78,6 +78,8 @@ export class ChatRoom extends DurableObject {
   private readonly store: SqlStore;
   private readonly guestTtlMs: number;
   private readonly deliverer: Deliverer | undefined;
+  /** When the next try of a failed webhook delivery is due (this instance's life; 0: none). */
+  private retryAt = 0;
 
   constructor(ctx: DurableObjectState, env: object) {
     super(ctx, env);
@@ -90,7 +92,8 @@ export class ChatRoom extends DurableObject {
       // The alarm forgets guests and delivers webhooks: unlike a timer, it does not keep the object
       // from hibernating.
       guestAway: (at) => void this.wakeAt(at + config.guestTtlMs),
-      committed: config.webhook ? () => void this.wakeAt(Date.now()) : undefined,
+      // After a failed delivery the next try waits its backoff: a commit does not bring it forward.
+      committed: config.webhook ? () => void this.wakeAt(Math.max(Date.now(), this.retryAt)) : undefined,
       // Each event's writes would commit on their own (a write to disk per message, most of a message's
       // cost under wrangler dev); a zero-delay timer lets the says of the events waiting behind this one
       // in, so they commit together. The output gate still holds every send until its commit is durable.
@@ -145,9 +148,13 @@ export class ChatRoom extends DurableObject {
     const guest = this.store.nextGuestAway();
     if (guest !== undefined) times.push(guest + this.guestTtlMs);
     if (this.deliverer) {
+      this.retryAt = 0;
       for (const room of this.store.roomsUndelivered()) {
         const retry = await this.deliverer.drain(room);
-        if (retry !== undefined) times.push(Date.now() + retry);
+        if (retry !== undefined) {
+          this.retryAt = Date.now() + retry;
+          times.push(this.retryAt);
+        }
         // Entries committed while this delivery was out wait for the next alarm.
         else if (this.store.undelivered(room, 1).length > 0) times.push(Date.now());
       }
