@@ -12,10 +12,10 @@ import {
   type Message,
   type ParleyClient,
   type ServerFrame,
-  type SocketLike,
   type User,
 } from "../../src/client/index.ts";
 import { eventually } from "../helpers/wait.ts";
+import { ScriptedSocket } from "./scripted-socket.ts";
 
 const it = (name: string, fn: () => Promise<void>) => test(name, { timeout: 10_000 }, fn);
 /** Far longer than any test: a timer this long that is still pending after close() was never cleared. */
@@ -25,41 +25,6 @@ const LONG = 60_000;
 const pendingTimers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
 
 /** Poll without timers of its own, so that none is pending when a test counts them. */
-
-/** A socket the test plays the server for: `answer` sees each frame the client sends. */
-class ScriptedSocket implements SocketLike {
-  readyState = 0;
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  readonly sent: Record<string, unknown>[] = [];
-  answer?: (frame: Record<string, unknown>) => void;
-
-  send(data: string): void {
-    const frame = JSON.parse(data);
-    this.sent.push(frame);
-    this.answer?.(frame);
-  }
-  close(code = 1005, reason = ""): void {
-    if (this.readyState === 3) return;
-    this.readyState = 3;
-    setImmediate(() => this.onclose?.({ code, reason }));
-  }
-  accept(): void {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  deliver(frame: ServerFrame): void {
-    this.onmessage?.({ data: JSON.stringify(frame) });
-  }
-  /** A connection that could not be made: an error, then 1006, never an open. */
-  refuse(): void {
-    this.readyState = 3;
-    this.onerror?.({});
-    this.onclose?.({ code: 1006, reason: "" });
-  }
-}
 
 const you: User = { id: "u1", name: "ada" };
 const welcome = (over: Partial<Extract<ServerFrame, { type: "welcome" }>> = {}): ServerFrame => ({

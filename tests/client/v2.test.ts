@@ -24,7 +24,6 @@ import {
   ParleyError,
   type ReactedEntry,
   type ServerFrame,
-  type SocketLike,
   type StateChange,
   type User,
   type ViewChange,
@@ -35,6 +34,7 @@ import { runtimes } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 import { eventually, sleep, within } from "../helpers/wait.ts";
 import { storedHistory } from "../helpers/writers.ts";
+import { ScriptedSocket } from "./scripted-socket.ts";
 import { Wire } from "./wire.ts";
 
 const it = (name: string, fn: () => Promise<void>) => test(name, { timeout: 30_000 }, fn);
@@ -98,56 +98,6 @@ const moderated = (seq: number, action: ModeratedEntry["action"], user: User): M
 });
 
 // ---- a scripted server --------------------------------------------------------------------
-
-/** A socket the test plays the server for: `answer` sees each frame the client sends. */
-class ScriptedSocket implements SocketLike {
-  readyState = 0;
-  protocol = "parley.v2";
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  readonly sent: Record<string, unknown>[] = [];
-  answer?: (frame: Record<string, unknown>) => void;
-
-  constructor(
-    readonly url: string,
-    readonly protocols: string[],
-  ) {}
-
-  send(data: string): void {
-    const frame = JSON.parse(data);
-    this.sent.push(frame);
-    this.answer?.(frame);
-  }
-  close(code = 1005, reason = ""): void {
-    if (this.readyState === 3) return;
-    this.readyState = 3;
-    setImmediate(() => this.onclose?.({ code, reason }));
-  }
-  accept(protocol = "parley.v2"): void {
-    this.protocol = protocol;
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  deliver(frame: ServerFrame): void {
-    this.onmessage?.({ data: JSON.stringify(frame) });
-  }
-  /** A handshake refused: an error, then 1006, never an open. */
-  refuse(): void {
-    this.readyState = 3;
-    this.onerror?.({});
-    this.onclose?.({ code: 1006, reason: "" });
-  }
-  /** The frames of one type the client sent here. */
-  of(type: string): Record<string, unknown>[] {
-    return this.sent.filter((f) => f.type === type);
-  }
-  /** The query of the upgrade URL. */
-  get query(): URLSearchParams {
-    return new URL(this.url).searchParams;
-  }
-}
 
 const welcome = (over: Partial<WelcomeFrame> = {}): WelcomeFrame => ({
   type: "welcome",
