@@ -9,7 +9,7 @@ import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import type { Config } from "./config.ts";
 import { httpError, roomOf } from "./http.ts";
-import { checkName, hasTextControl, NAME_MAX, REASON_MAX, SANCTION_MINUTES_MAX } from "./protocol/index.ts";
+import { checkName, checkText, NAME_MAX, REASON_MAX, SANCTION_MINUTES_MAX } from "./protocol/index.ts";
 import type { ApiAnswer, RoomService } from "./rooms.ts";
 
 /** Equal strings, compared in time that does not depend on where they first differ. */
@@ -88,11 +88,9 @@ export function mountApi(app: Hono, config: Config, rooms: RoomService): void {
     if (b instanceof Response) return b;
     const named = checkName(b.from.name);
     if (!named.ok) return httpError(c, 400, "bad_name", named.message);
-    if (b.text.length > config.maxText)
-      return httpError(c, 400, "too_long", `text is over ${config.maxText} characters`);
-    if (b.text.trim().length === 0 || hasTextControl(b.text)) {
-      return httpError(c, 400, "bad_body", "text must not be blank or contain control characters");
-    }
+    // The same text rules as a socket's `say`; what is not too long is a bad body here, as for every body.
+    const text = checkText(b.text, config.maxText);
+    if (!text.ok) return httpError(c, 400, text.code === "too_long" ? "too_long" : "bad_body", text.message);
     const from = { name: named.name.slice(0, NAME_MAX), ...(b.from.sub !== undefined && { sub: b.from.sub }) };
     return reply(c, rooms.api(room, { op: "post", text: b.text, from, ref: b.ref, replyTo: b.replyTo }));
   });

@@ -124,11 +124,6 @@ export interface StoreOptions {
   now?: () => number;
 }
 
-/** How many of `newestFirst` fit in `maxBytes` of JSON: a page that reads backwards is cut at its oldest end. */
-export function fitNewest(newestFirst: Message[], maxBytes: number): number {
-  return fitFirst(newestFirst, maxBytes);
-}
-
 interface UserRow {
   id: string;
   name: string;
