@@ -54,6 +54,10 @@ export interface Config {
   maxMembersPerIp: number;
   /** How long after its last connection closed an anonymous user who never posted is forgotten. */
   guestTtlMs: number;
+  /** A room with at least this many users is big: its v2 presence is batched (docs/protocol.md, "Big rooms"). */
+  largeRoom: number;
+  /** How often a big room sends its v2 members the joins and leaves since the last time. */
+  presenceMs: number;
   idleTimeoutMs: number;
   maxQueueBytes: number;
   historyLimit: number;
@@ -97,6 +101,8 @@ export const ENV_NAMES = [
   "PARLEY_CONNECT_PER_SEC",
   "PARLEY_MAX_MEMBERS_PER_IP",
   "PARLEY_GUEST_TTL_MS",
+  "PARLEY_LARGE_ROOM",
+  "PARLEY_PRESENCE_MS",
   "PARLEY_AUTH",
   "PARLEY_JWT_SECRET",
   "PARLEY_JWT_PUBLIC_KEYS",
@@ -275,6 +281,8 @@ export function loadConfig(env: Env): Config {
     connectPerSec: num(env, "PARLEY_CONNECT_PER_SEC", DEFAULTS.connectPerSec),
     maxMembersPerIp: int(env, "PARLEY_MAX_MEMBERS_PER_IP", DEFAULTS.maxMembersPerIp, 1),
     guestTtlMs: int(env, "PARLEY_GUEST_TTL_MS", DEFAULTS.guestTtlMs, 1000),
+    largeRoom: int(env, "PARLEY_LARGE_ROOM", DEFAULTS.largeRoom, 1),
+    presenceMs: int(env, "PARLEY_PRESENCE_MS", DEFAULTS.presenceMs, 0, 60_000),
     idleTimeoutMs: int(env, "PARLEY_IDLE_TIMEOUT_MS", DEFAULTS.idleTimeoutMs, 1000),
     maxQueueBytes: int(env, "PARLEY_MAX_QUEUE_BYTES", DEFAULTS.maxQueueBytes, 1024),
     historyLimit: int(env, "PARLEY_HISTORY_LIMIT", DEFAULTS.historyLimit, 1),

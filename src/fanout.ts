@@ -70,9 +70,19 @@ export class Fanout {
     }
   }
 
+  /** Send one frame to the members speaking `version`, except the connections of `exceptUid`. */
+  toSpeakers(version: 1 | 2, frame: string, exceptUid?: string): void {
+    // Nobody speaks it: no walk over a big room for nothing.
+    if (!this.members.speaks[version === 2 ? "v2" : "v1"]) return;
+    if (exceptUid === undefined) return this.toVersion(version, frame);
+    for (const member of this.members.all()) {
+      if (member.v2 === (version === 2) && member.uid !== exceptUid) this.send(member.conn, frame);
+    }
+  }
+
   /**
    * One native publish instead of a send per member. The runtime drops a frame silently for a socket
-   * past its own backpressure limit, which the adapter sets to twice ours and checks before each send;
+   * past its own backpressure limit, which the adapter sets to four times ours and checks before each send;
    * so a member whose queue was over ours before this frame is closed now, as `send` would have done,
    * long before the runtime would drop anything for it.
    */

@@ -20,6 +20,16 @@ export interface Present {
   cids: Set<string>;
   /** Whether they ever made an entry: a guest who did is never forgotten. */
   posted: boolean;
+  /** When they joined, as a number that only grows: the cursor of a `members` page. */
+  order: number;
+}
+
+/** One page of the room's users in join order. */
+export interface UserPage {
+  members: User[];
+  count: number;
+  /** The cursor after the page's last user, when more follow. */
+  next?: number;
 }
 
 /** The members of one room. */
@@ -30,6 +40,7 @@ export class Members {
   private readonly groups = new Map<string, Map<string, number>>();
   /** Connections speaking v1, so a frame for them is serialized only when one is here. */
   private v1Count = 0;
+  private joins = 0;
 
   /** Connections in the room. */
   get size(): number {
@@ -59,6 +70,29 @@ export class Members {
   /** Every connected user, each once, as copies. */
   list(): User[] {
     return [...this.users.values()].map((u) => ({ ...u.user }));
+  }
+
+  /**
+   * Up to `limit` users who joined after cursor `after` (from the first when undefined), in join order.
+   * The map keeps insertion order, and a user who comes back is inserted again with a new `order`, so the
+   * walk needs no sort; it stops at the page's end, so the first page costs the same in any room.
+   */
+  page(after: number | undefined, limit: number): UserPage {
+    const members: User[] = [];
+    let last: number | undefined;
+    let more = false;
+    for (const present of this.users.values()) {
+      if (after !== undefined && present.order <= after) continue;
+      if (members.length >= limit) {
+        more = true;
+        break;
+      }
+      members.push({ ...present.user });
+      last = present.order;
+    }
+    const page: UserPage = { members, count: this.users.size };
+    if (more && last !== undefined) page.next = last;
+    return page;
   }
 
   /** Every connection. */
@@ -100,7 +134,7 @@ export class Members {
       present.cids.add(record.cid);
       return false;
     }
-    this.users.set(record.uid, { user: userOf(record), cids: new Set([record.cid]), posted });
+    this.users.set(record.uid, { user: userOf(record), cids: new Set([record.cid]), posted, order: ++this.joins });
     return true;
   }
 

@@ -3,6 +3,7 @@
  * and answers that echo a request's `ref`.
  */
 import type { Config } from "./config.ts";
+import type { UserPage } from "./members.ts";
 import {
   type Entry,
   type ErrorCode,
@@ -36,6 +37,7 @@ export function welcomeFrame(
   at: RoomState,
   req: JoinRequest,
   record: SessionRecord,
+  users?: UserPage,
 ): string {
   const frame: WelcomeFrame = {
     type: "welcome",
@@ -48,6 +50,10 @@ export function welcomeFrame(
     resumed: false,
     seq: at.seq,
   };
+  if (users) {
+    frame.memberCount = users.count;
+    if (users.next !== undefined) frame.membersNext = users.next;
+  }
   // What the frame takes besides its messages, and room for `"more":true`.
   const budget = PAGE_MAX_BYTES - utf8Length(JSON.stringify(frame)) - 16;
   const replay = replayFor(store, config, at, req, budget, record.v === 2);

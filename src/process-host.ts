@@ -84,6 +84,7 @@ export function serveProcess<S extends object>(adapter: ProcessAdapter<S>): Proc
   const webhooks = config.webhook && new WebhookWorker(store, config.webhook);
   const rooms = new Rooms(store, config, {
     defer: setImmediate,
+    later: (fn, ms) => void setTimeout(fn, ms),
     publish: adapter.publish,
     committed: webhooks ? (room) => webhooks.notify(room) : undefined,
   });

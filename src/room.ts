@@ -11,10 +11,12 @@ import { randomHex } from "./ids.ts";
 import { takeFrom } from "./limits.ts";
 import { Members } from "./members.ts";
 import { errorFrame, welcomeFrame, withRef } from "./outgoing.ts";
+import { type Later, Presence } from "./presence.ts";
 import {
   CLOSE,
   type ErrorCode,
   frameParser,
+  MEMBERS_PAGE,
   PAGE_MAX_BYTES,
   type Parsed,
   type RoomInfo,
@@ -71,6 +73,8 @@ export interface RoomOptions {
   guestAway?: (at: number) => void;
   /** After each commit (webhook deliveries). */
   committed?: (room: string) => void;
+  /** The host's timer, for a big room's `presence` frames (default: `defer`, at the end of the turn). */
+  later?: Later;
 }
 
 /**
@@ -82,6 +86,7 @@ export class Room {
   readonly epoch: string;
   private readonly members = new Members();
   private readonly fanout: Fanout;
+  private readonly presence: Presence;
   private readonly log: RoomLog;
   private readonly store: Store;
   private readonly config: Config;
@@ -99,6 +104,8 @@ export class Room {
     this.guestAway = options.guestAway;
     this.parse = { 1: frameParser({ ...this.config, version: 1 }), 2: frameParser({ ...this.config, version: 2 }) };
     this.fanout = new Fanout(name, this.members, this.config, options.publish);
+    const defer = options.defer ?? immediately;
+    this.presence = new Presence(this.members, this.fanout, this.config, options.later ?? ((fn) => defer(fn)));
     this.epoch = this.store.meta(name).epoch;
     this.log = new RoomLog({
       room: name,
@@ -107,7 +114,7 @@ export class Room {
       members: this.members,
       fanout: this.fanout,
       now: this.now,
-      defer: options.defer ?? immediately,
+      defer,
       committed: options.committed,
     });
   }
@@ -191,9 +198,11 @@ export class Room {
     if (signed?.role === "moderator") record.role = "moderator";
     conn.save(record);
     this.add(conn, record, stored.posted);
-    const at = { room: this.name, epoch: this.epoch, seq: this.log.seq, members: this.memberList() };
-    this.fanout.send(conn, welcomeFrame(this.store, this.config, at, req, record));
-    if (!present) this.fanout.broadcast(JSON.stringify({ type: "joined", user: userOf(record) }), record.uid);
+    // A v2 welcome lists one page of users, so that it costs the same in any room; v1's lists them all.
+    const users = record.v === 2 ? this.members.page(undefined, MEMBERS_PAGE) : undefined;
+    const at = { room: this.name, epoch: this.epoch, seq: this.log.seq, members: users?.members ?? this.memberList() };
+    this.fanout.send(conn, welcomeFrame(this.store, this.config, at, req, record, users));
+    if (!present) this.presence.joined(userOf(record));
     return true;
   }
 
@@ -275,6 +284,10 @@ export class Room {
       }
       case "ping":
         return this.fanout.send(conn, withRef({ type: "pong" }, frame.ref));
+      case "members": {
+        const page = this.members.page(frame.after, frame.limit ?? MEMBERS_PAGE);
+        return this.fanout.send(conn, withRef({ type: "members", ...page }, frame.ref));
+      }
     }
   }
 
@@ -323,7 +336,7 @@ export class Room {
         this.store.userAway(this.name, record.uid, now);
         this.guestAway?.(now);
       }
-      this.fanout.broadcast(JSON.stringify({ type: "left", user: gone.user }));
+      this.presence.left(gone.user);
     }
     return true;
   }

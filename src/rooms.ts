@@ -6,6 +6,7 @@ import type { Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { randomHex } from "./ids.ts";
 import { AddressSlots, type Slot } from "./limits.ts";
+import type { Later } from "./presence.ts";
 import { CLOSE, type MessagePage, NAME_MAX, PAGE_MAX_BYTES, type RoomInfo } from "./protocol/index.ts";
 import { API_USER, type Defer, type JoinRequest, type Publish, Room } from "./room.ts";
 import type { Connection } from "./session.ts";
@@ -82,6 +83,8 @@ export interface RoomsOptions {
   guestAway?: (at: number) => void;
   /** After each commit in a room: it has entries for its webhook deliveries. */
   committed?: (room: string) => void;
+  /** The host's timer, for a big room's `presence` frames (src/presence.ts). */
+  later?: Later;
 }
 
 // A Durable Object's count is its sockets', and a socket is taken in the same turn as the check.
@@ -158,8 +161,8 @@ export class Rooms implements RoomService {
   private open(name: string): Room {
     let room = this.rooms.get(name);
     if (!room) {
-      const { defer, publish, guestAway, committed } = this.options;
-      room = new Room(name, { store: this.store, config: this.config, defer, publish, guestAway, committed });
+      const { defer, publish, guestAway, committed, later } = this.options;
+      room = new Room(name, { store: this.store, config: this.config, defer, publish, guestAway, committed, later });
       this.rooms.set(name, room);
     }
     return room;

@@ -10,8 +10,10 @@ import type {
   Entry,
   ErrorFrame,
   HistoryPage,
+  MembersPage,
   Message,
   PongFrame,
+  PresenceFrame,
   ServerFrame,
   User,
   WelcomeFrame,
@@ -51,8 +53,15 @@ export class ParleyClient extends EntryCalls {
   state: ConnectionState = "connecting";
   /** This user, once welcomed. */
   me?: User;
-  /** The connected users, by id. */
+  /**
+   * The connected users, by id. In a big room a v2 welcome lists only the first page of them (see
+   * `memberCount`); `loadMembers()` fetches the rest, and presence keeps the map current after that.
+   */
   readonly members = new Map<string, User>();
+  /** How many users are in the room, whether or not `members` lists them all. */
+  memberCount = 0;
+  /** Where the welcome's member list stopped, when it was not everyone (v2, a big room). */
+  private membersNext?: number;
   /** The last `seq` delivered, and the epoch it belongs to. */
   seq = 0;
   epoch?: string;
@@ -162,6 +171,19 @@ export class ParleyClient extends EntryCalls {
   history(before: number, limit = 50): Promise<HistoryPage> {
     const frame = (ref: string) => ({ type: "history", before, limit, ref }) as const;
     return this.requests.ask<HistoryPage>("h", frame, (page) => this.log.page(page.messages));
+  }
+
+  /** v2: fetch every member the welcome did not list, page by page; resolves with them all. */
+  async loadMembers(): Promise<User[]> {
+    while (this.membersNext !== undefined) {
+      const after = this.membersNext;
+      const page = await this.requests.ask<MembersPage>("m", (ref) => ({ type: "members", after, ref }));
+      for (const u of page.members) this.members.set(u.id, u);
+      this.memberCount = page.count;
+      this.membersNext = page.next;
+    }
+    this.emit("members", [...this.members.values()]);
+    return [...this.members.values()];
   }
 
   /** Round trip to the server (it takes a token from the rate bucket, unlike the keep-alive). */
@@ -298,6 +320,7 @@ export class ParleyClient extends EntryCalls {
         return this.emit("ack", frame);
       case "joined":
       case "renamed":
+        if (frame.type === "joined" && !this.members.has(frame.user.id)) this.memberCount++;
         this.members.set(frame.user.id, frame.user);
         if (frame.type === "renamed" && frame.user.id === this.me?.id) {
           this.me = frame.user;
@@ -308,8 +331,13 @@ export class ParleyClient extends EntryCalls {
         return this.emit("members", [...this.members.values()]);
       case "left":
         this.members.delete(frame.user.id);
+        this.memberCount = Math.max(this.members.size, this.memberCount - 1);
         this.emit("left", frame);
         return this.emit("members", [...this.members.values()]);
+      case "presence":
+        return this.onPresence(frame);
+      case "members":
+        return this.requests.answer(frame);
       case "typing":
         return this.emit("typing", frame);
       case "history":
@@ -322,6 +350,20 @@ export class ParleyClient extends EntryCalls {
     }
   }
 
+  /** A big room's joins and leaves since the last presence frame, told as the events a small room's are. */
+  private onPresence(frame: PresenceFrame) {
+    for (const user of frame.joined) {
+      this.members.set(user.id, user);
+      if (user.id !== this.me?.id) this.emit("joined", { type: "joined", user });
+    }
+    for (const user of frame.left) {
+      this.members.delete(user.id);
+      this.emit("left", { type: "left", user });
+    }
+    this.memberCount = frame.count;
+    this.emit("members", [...this.members.values()]);
+  }
+
   private async onWelcome(w: WelcomeFrame) {
     this.token = w.token;
     this.opts.onToken?.(w.token);
@@ -330,6 +372,9 @@ export class ParleyClient extends EntryCalls {
     this.name = this.renamer.name ?? w.you.name;
     this.members.clear();
     for (const u of w.members) this.members.set(u.id, u);
+    this.members.set(w.you.id, w.you);
+    this.memberCount = w.memberCount ?? this.members.size;
+    this.membersNext = w.membersNext;
     this.protocol = this.socket?.protocol === SUBPROTOCOL ? SUBPROTOCOL : SUBPROTOCOL_V2;
     const resuming = this.epoch === w.epoch;
     if (this.epoch !== undefined && this.epoch !== w.epoch) {

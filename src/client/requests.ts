@@ -1,13 +1,13 @@
 /**
- * Calls that the server answers by ref (`history`, raw or folded, and `ping`): each waits for its answer,
+ * Calls that the server answers by ref (`history`, raw or folded, `members` and `ping`): each waits for its answer,
  * for an error frame with its ref, or for the drop of the connection it was sent on.
  */
-import type { ClientFrame, EntriesPage, ErrorFrame, HistoryPage, PongFrame } from "../protocol/index.ts";
+import type { ClientFrame, EntriesPage, ErrorFrame, HistoryPage, MembersPage, PongFrame } from "../protocol/index.ts";
 import { ParleyError } from "./errors.ts";
 import type { Link } from "./link.ts";
 
 /** A frame that answers a request. */
-export type Answer = HistoryPage | EntriesPage | PongFrame;
+export type Answer = HistoryPage | EntriesPage | PongFrame | MembersPage;
 
 /** One call waiting for its answer. */
 interface Waiter<T> {

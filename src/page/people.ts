@@ -50,9 +50,19 @@ export function renderMembers(users: User[]): void {
       return li;
     }),
   );
+  // A big room's welcome lists its first page of users only (docs/protocol.md, "Big rooms").
+  const count = Math.max(users.length, s?.client.memberCount ?? 0);
+  if (count > users.length) {
+    const more = h("button", "link-button", `and ${count - users.length} more: show everyone`);
+    more.type = "button";
+    more.addEventListener("click", () => void s?.client.loadMembers().catch(() => {}));
+    const li = h("li", "more-members");
+    li.append(more);
+    members.append(li);
+  }
   if (focused !== undefined) memberButton(focused)?.focus({ preventScroll: true });
   followTrigger();
-  memberCount.textContent = users.length ? String(users.length) : "";
+  memberCount.textContent = count ? String(count) : "";
   // Someone who left is not typing any more.
   const here = new Set(users.map((u) => u.id));
   for (const id of [...typers.keys()]) if (!here.has(id)) stopTyping(id);

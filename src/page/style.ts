@@ -157,6 +157,8 @@ label { font-size: .85rem; font-weight: 600; }
   background: var(--c); color: var(--avatar-text); font-size: .8rem; font-weight: 700;
 }
 #members li.me::after { content: "(you)"; color: var(--muted); font-size: .8rem; }
+#members li.more-members::before { content: none; }
+.link-button { padding: 0; border: 0; background: none; color: var(--muted); font: inherit; font-size: .85rem; text-decoration: underline; cursor: pointer; }
 .member-name { min-width: 0; overflow-wrap: anywhere; }
 .member-menu { margin-left: auto; width: 1.7rem; height: 1.7rem; }
 input:disabled { background: var(--surface-2); color: var(--muted); cursor: not-allowed; }

@@ -86,7 +86,18 @@ export const DEFAULTS = {
   connectPerSec: 10,
   maxMembersPerIp: 64,
   guestTtlMs: 24 * 60 * 60 * 1000,
+  largeRoom: 50,
+  presenceMs: 1000,
 } as const;
+
+/**
+ * The most users a v2 `welcome` lists, and a `members` page's default size (docs/protocol.md, "Big
+ * rooms"): a join's cost must not grow with the room, so a v2 client pages the rest itself.
+ */
+export const MEMBERS_PAGE = 100;
+
+/** The largest `members` page a client may ask for. */
+export const MEMBERS_PAGE_MAX = 500;
 
 /**
  * How long a `429 too_many_connections` says to wait (`Retry-After`): other sockets of the address must

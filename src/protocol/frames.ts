@@ -87,6 +87,10 @@ export interface WelcomeFrame {
   resumed: boolean;
   /** Present (true) when `messages` was cut to fit the page's byte limit; page the rest with `history`. */
   more?: boolean;
+  /** v2: how many users are in the room; `members` lists at most MEMBERS_PAGE of them. */
+  memberCount?: number;
+  /** v2: present when `members` is not everyone; the `after` of the `members` request for the rest. */
+  membersNext?: number;
 }
 export interface AckFrame {
   type: "ack";
@@ -105,6 +109,25 @@ export interface JoinedFrame {
 export interface LeftFrame {
   type: "left";
   user: User;
+}
+/**
+ * v2, in a big room: every join and leave since the last one of these, each user once (the net
+ * change), and how many users are in the room now.
+ */
+export interface PresenceFrame {
+  type: "presence";
+  joined: User[];
+  left: User[];
+  count: number;
+}
+/** v2: one page of the room's users in join order, the answer to a `members` request. */
+export interface MembersPage {
+  type: "members";
+  members: User[];
+  count: number;
+  /** Present when more users follow: the `after` of the next request. */
+  next?: number;
+  ref?: string;
 }
 export interface RenamedFrame {
   type: "renamed";
@@ -151,6 +174,8 @@ export type ServerFrame =
   | NoChangeAck
   | JoinedFrame
   | LeftFrame
+  | PresenceFrame
+  | MembersPage
   | RenamedFrame
   | TypingNotice
   | HistoryPage

@@ -11,6 +11,7 @@ import {
   type ErrorCode,
   HISTORY_PAGE_MAX,
   hasTextControl,
+  MEMBERS_PAGE_MAX,
   REASON_MAX,
   REF_MAX,
   SANCTION_MINUTES_MAX,
@@ -148,6 +149,12 @@ function v2Schema(rules: FrameRules) {
       }),
       v.object({ type: v.literal("unban"), user: userId, ref }),
       v.object({
+        type: v.literal("members"),
+        after: v.optional(count(0, Number.MAX_SAFE_INTEGER, "after")),
+        limit: v.optional(count(1, MEMBERS_PAGE_MAX, "limit")),
+        ref,
+      }),
+      v.object({
         type: v.literal("mute"),
         user: userId,
         minutes: count(0, SANCTION_MINUTES_MAX, "minutes"),
@@ -180,6 +187,7 @@ export type RenameFrame = Extract<ClientFrame, { type: "rename" }>;
 export type TypingFrame = Extract<ClientFrame, { type: "typing" }>;
 export type HistoryFrame = Extract<ClientFrame, { type: "history" }>;
 export type PingFrame = Extract<ClientFrame, { type: "ping" }>;
+export type MembersFrame = Extract<ClientFrame, { type: "members" }>;
 
 export type Parsed = { ok: true; frame: ClientFrame } | { ok: false; code: ErrorCode; message: string; ref?: string };
 

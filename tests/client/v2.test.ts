@@ -230,6 +230,38 @@ describe("scripted server", () => {
     assert.equal(client.protocol, "parley.v2");
   });
 
+  it("a big room: a welcome's first page and memberCount, presence frames as joined/left, loadMembers pages the rest", async () => {
+    const { client, socket } = live({ members: [ada, bob], memberCount: 4, membersNext: 7 });
+    assert.equal(client.memberCount, 4);
+    assert.deepEqual([...client.members.keys()], ["u1", "u2"]);
+    const joined: string[] = [];
+    const left: string[] = [];
+    client.on("joined", (f) => joined.push(f.user.id));
+    client.on("left", (f) => left.push(f.user.id));
+    socket.deliver({ type: "presence", joined: [cat, ada], left: [bob], count: 4 });
+    assert.deepEqual(joined, ["u3"], "no joined event for oneself");
+    assert.deepEqual(left, ["u2"]);
+    assert.deepEqual([...client.members.keys()].sort(), ["u1", "u3"]);
+    socket.answer = (f) => {
+      if (f.type !== "members") return;
+      const ref = f.ref as string;
+      const page =
+        f.after === 7
+          ? { type: "members" as const, members: [bob], count: 4, next: 9, ref }
+          : { type: "members" as const, members: [mod], count: 4, ref };
+      setImmediate(() => socket.deliver(page));
+    };
+    const everyone = await client.loadMembers();
+    assert.deepEqual(
+      socket.of("members").map((f) => f.after),
+      [7, 9],
+    );
+    assert.deepEqual(everyone.map((u) => u.id).sort(), ["u1", "u2", "u3", "u4"]);
+    // Complete now: another call asks for nothing.
+    await client.loadMembers();
+    assert.equal(socket.of("members").length, 2);
+  });
+
   it("the folded view: seeded by a fresh welcome, then edit, delete, react and reply applied in order, once", async () => {
     const first = msg(1, { text: "hello", reactions: { "👍": ["u3"] } });
     const { client, socket, seen } = live({ messages: [first, msg(2, { text: "second" })], seq: 2 });

@@ -93,9 +93,10 @@ serveProcess<SocketData>({
             // answers nothing but sits in a busy room would never be closed: Parley's sweep covers that.
             idleTimeout: bunIdleSeconds(config.idleTimeoutMs),
             sendPings: true,
-            // Past this, Bun's publish would drop frames silently; the room closes a slow reader with 1013
-            // once it is past half of it, and closeOnBackpressureLimit is the backstop.
-            backpressureLimit: config.maxQueueBytes * 2,
+            // Past this, Bun's publish would drop frames silently, and closeOnBackpressureLimit closes with
+            // 1006. The room closes a slow reader with 1013 once it is past a quarter of it: the frames a
+            // turn publishes before the close (taken at the end of the turn) must fit in the rest.
+            backpressureLimit: config.maxQueueBytes * 4,
             closeOnBackpressureLimit: true,
           },
         });

@@ -98,6 +98,9 @@ export class ChatRoom extends DurableObject {
       // cost under wrangler dev); a zero-delay timer lets the says of the events waiting behind this one
       // in, so they commit together. The output gate still holds every send until its commit is durable.
       defer: (fn) => void setTimeout(fn, 0),
+      // A big room's presence frame: the timer holds the object awake for at most PARLEY_PRESENCE_MS,
+      // and only while joins and leaves are coming, when its sockets keep it awake anyway.
+      later: (fn, ms) => void setTimeout(fn, ms),
     });
     const { upgradeWebSocket, dispatch } = durableWebSocket(ctx, {
       // The Worker refused a request without CF-Connecting-IP before it reached the object.
