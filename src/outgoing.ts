@@ -9,6 +9,7 @@ import {
   type ErrorCode,
   type ErrorFrame,
   type Message,
+  type MessagePage,
   PAGE_MAX_BYTES,
   type User,
   type WelcomeFrame,
@@ -25,6 +26,8 @@ export interface RoomState {
   epoch: string;
   seq: number;
   members: User[];
+  /** The latest page of folded messages within `budget` bytes (the room caches it between commits). */
+  latest(budget: number): MessagePage;
 }
 
 /**
@@ -61,7 +64,7 @@ export function welcomeFrame(
     frame.messages = replay;
     frame.resumed = true;
   } else {
-    const page = store.history(at.room, config.welcomeMessages, undefined, budget);
+    const page = at.latest(budget);
     frame.messages = page.messages;
     // A welcome says `more` only when it was cut, so that v1 frames stay as they were.
     if (page.messages.length < config.welcomeMessages && page.more) frame.more = true;
@@ -88,6 +91,31 @@ function replayFor(
   const replay: Message[] | Entry[] = v2 ? store.entriesAfter(at.room, since) : store.after(at.room, since);
   // A replay that does not fit is answered as a failed resume: the client pages the gap itself.
   return fitFirst([...replay].reverse(), budget) === replay.length ? replay : undefined;
+}
+
+/**
+ * The latest page of messages for fresh welcomes. Every join of a storm would read the same page from
+ * SQLite, so it is kept until a commit moves the log's `seq`. A page that the byte budget cut is not
+ * reused: a welcome with less room (a longer member list) needs it cut further.
+ */
+export class LatestPage {
+  private kept?: { seq: number; page: MessagePage; whole: boolean; bytes: number };
+
+  constructor(
+    private readonly store: Store,
+    private readonly room: string,
+    private readonly limit: number,
+  ) {}
+
+  /** The newest `limit` messages as of `seq`, in at most `budget` bytes of JSON. */
+  get(seq: number, budget: number): MessagePage {
+    const kept = this.kept;
+    if (kept && kept.seq === seq && kept.whole && kept.bytes <= budget) return kept.page;
+    const page = this.store.history(this.room, this.limit, undefined, budget);
+    const whole = !page.more || page.messages.length >= this.limit;
+    this.kept = { seq, page, whole, bytes: utf8Length(JSON.stringify(page.messages)) };
+    return page;
+  }
 }
 
 /** Serialize a frame, with the request's `ref` when it had one. */

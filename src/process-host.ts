@@ -49,7 +49,8 @@ export interface ProcessRuntime<S extends object> {
 export interface ProcessAdapter<S extends object> {
   name: "node" | "deno" | "bun";
   env: Env;
-  openSqlite(path: string): SqlDriver;
+  /** Open the database; `deferCommits` lets a turn's join writes share one commit (src/store/statements.ts). */
+  openSqlite(path: string, deferCommits?: (fn: () => void) => void): SqlDriver;
   /** The runtime's native publish, when it has one (Bun); rooms then broadcast to all with it. */
   publish?: Publish;
   /** The idle timeout the sweep applies, where the runtime rounds the configured one (default: as set). */
@@ -77,7 +78,8 @@ export interface ProcessServer {
 export function serveProcess<S extends object>(adapter: ProcessAdapter<S>): ProcessServer {
   const config = loadConfig(adapter.env);
   // Nobody is connected to a process that starts: every guest's clock runs from now.
-  const store = new SqlStore(adapter.openSqlite(config.db), { nobodyConnected: true });
+  // A turn's joins (a new user, a user back or away) share one commit at its end, as its says do.
+  const store = new SqlStore(adapter.openSqlite(config.db, setImmediate), { nobodyConnected: true });
   // setImmediate (Node, Deno and Bun all have it): the says of every socket read in one turn of the event
   // loop share one SQLite commit.
   // Webhooks: a worker in this process delivers each room's outbox after its commits.

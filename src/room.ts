@@ -10,7 +10,7 @@ import { Fanout, type Publish } from "./fanout.ts";
 import { randomHex } from "./ids.ts";
 import { takeFrom } from "./limits.ts";
 import { Members } from "./members.ts";
-import { errorFrame, welcomeFrame, withRef } from "./outgoing.ts";
+import { errorFrame, LatestPage, welcomeFrame, withRef } from "./outgoing.ts";
 import { type Later, Presence } from "./presence.ts";
 import {
   CLOSE,
@@ -23,7 +23,7 @@ import {
   type User,
 } from "./protocol/index.ts";
 import { type Defer, RoomLog } from "./room-log.ts";
-import { type Connection, type SessionRecord, strike, takeToken, userOf } from "./session.ts";
+import { type Connection, newRecord, type SessionRecord, strike, takeToken, userOf } from "./session.ts";
 import type { Store } from "./store/store.ts";
 import { utf8Length } from "./text.ts";
 
@@ -93,6 +93,7 @@ export class Room {
   private readonly now: () => number;
   private readonly guestAway?: (at: number) => void;
   private readonly parse: { 1: (text: string) => Parsed; 2: (text: string) => Parsed };
+  private readonly latest: LatestPage;
 
   constructor(
     readonly name: string,
@@ -107,6 +108,7 @@ export class Room {
     const defer = options.defer ?? immediately;
     this.presence = new Presence(this.members, this.fanout, this.config, options.later ?? ((fn) => defer(fn)));
     this.epoch = this.store.meta(name).epoch;
+    this.latest = new LatestPage(this.store, name, this.config.welcomeMessages);
     this.log = new RoomLog({
       room: name,
       store: this.store,
@@ -177,30 +179,21 @@ export class Room {
       else this.store.renameUser(this.name, stored.id, wanted);
       name = wanted;
     }
-    const record: SessionRecord = {
-      cid,
-      room: this.name,
-      uid: stored.id,
-      name,
-      token: stored.token,
-      group: req.group,
-      bucket: this.config.rateBurst,
-      bucketAt: now,
-      frames: this.config.frameBurst,
-      framesAt: now,
-      limitedAt: 0,
-      strikes: 0,
-      strikesAt: 0,
-      typingAt: 0,
-      v: req.version ?? 1,
-    };
+    const who = { cid, room: this.name, uid: stored.id, name, token: stored.token, group: req.group };
+    const record = newRecord(this.config, now, { ...who, v: req.version ?? 1 });
     if (signed) record.sub = signed.sub;
     if (signed?.role === "moderator") record.role = "moderator";
     conn.save(record);
     this.add(conn, record, stored.posted);
     // A v2 welcome lists one page of users, so that it costs the same in any room; v1's lists them all.
     const users = record.v === 2 ? this.members.page(undefined, MEMBERS_PAGE) : undefined;
-    const at = { room: this.name, epoch: this.epoch, seq: this.log.seq, members: users?.members ?? this.memberList() };
+    const at = {
+      room: this.name,
+      epoch: this.epoch,
+      seq: this.log.seq,
+      members: users?.members ?? this.memberList(),
+      latest: (budget: number) => this.latest.get(this.log.seq, budget),
+    };
     this.fanout.send(conn, welcomeFrame(this.store, this.config, at, req, record, users));
     if (!present) this.presence.joined(userOf(record));
     return true;

@@ -86,7 +86,26 @@ export interface Connection {
   subscribe?(topic: string): void;
 }
 
-/** The user a record belongs to. */
+/** A joining connection's record: its buckets full, no strikes yet. */
+export function newRecord(
+  config: Pick<Config, "rateBurst" | "frameBurst">,
+  now: number,
+  who: Pick<SessionRecord, "cid" | "room" | "uid" | "name" | "token" | "group" | "v">,
+): SessionRecord {
+  return {
+    ...who,
+    bucket: config.rateBurst,
+    bucketAt: now,
+    frames: config.frameBurst,
+    framesAt: now,
+    limitedAt: 0,
+    strikes: 0,
+    strikesAt: 0,
+    typingAt: 0,
+  };
+}
+
+/** The user a record belongs to, as frames carry it. */
 export function userOf(record: SessionRecord): User {
   const user: User = { id: record.uid, name: record.name };
   if (record.sub !== undefined) user.sub = record.sub;

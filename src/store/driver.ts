@@ -13,6 +13,14 @@ export interface SqlDriver {
   all<T>(sql: string, ...params: SqlValue[]): T[];
   /** Run `fn` in one transaction: all of it commits, or none of it. */
   transaction<T>(fn: () => T): T;
+  /**
+   * Run `fn`'s writes, all or none, in a transaction that the writes of the rest of this turn join and
+   * that commits at the end of the turn, or with the next `transaction` (whichever comes first). A driver
+   * that cannot defer a commit runs it as a `transaction`.
+   */
+  inTurn?<T>(fn: () => T): T;
+  /** Commit what `inTurn` wrote so far (before the process stops). */
+  flush?(): void;
   /** Give free pages back, write the WAL into the database file and truncate it (where the store owns its file). */
   checkpoint?(): void;
   close(): void;

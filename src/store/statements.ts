@@ -16,8 +16,14 @@ export interface StatementDatabase {
   close(): unknown;
 }
 
-/** Wrap a statement-style database, with WAL and `synchronous=NORMAL` set for a file database. */
-export function statementDriver(db: StatementDatabase): SqlDriver {
+/** Run a function at the end of this turn of the event loop. */
+export type Defer = (fn: () => void) => void;
+
+/**
+ * Wrap a statement-style database, with WAL and `synchronous=NORMAL` set for a file database. With
+ * `deferCommits`, `inTurn` writes (joins: a new user, a user back or away) share one commit per turn.
+ */
+export function statementDriver(db: StatementDatabase, deferCommits?: Defer): SqlDriver {
   // WAL + synchronous=NORMAL: a commit survives a kill -9 of the process (it is in the WAL file
   // once COMMIT returns), which is what the protocol promises before a message is sent.
   // Before any table exists: a new database gives pages back to the file system when rows go (forgotten
@@ -34,6 +40,40 @@ export function statementDriver(db: StatementDatabase): SqlDriver {
     return stmt;
   };
   let depth = 0;
+  /** A transaction of `inTurn` writes is open, to commit at the end of the turn. */
+  let turnOpen = false;
+  const endTurn = () => {
+    if (!turnOpen || depth > 0) return;
+    turnOpen = false;
+    try {
+      db.exec("COMMIT");
+    } catch (err) {
+      // Nothing awaits this commit to answer: what it held (users of joins already welcomed) is lost,
+      // which costs those users a new id when they come back; the server goes on.
+      console.error(`parley: a deferred commit failed: ${(err as Error).message}`);
+      try {
+        db.exec("ROLLBACK");
+      } catch {
+        // Already rolled back by SQLite.
+      }
+    }
+  };
+  /** Run `fn` inside the open transaction as a unit: a savepoint, undone alone if `fn` throws. */
+  const unit = <T>(fn: () => T): T => {
+    depth++;
+    db.exec("SAVEPOINT unit");
+    try {
+      const out = fn();
+      db.exec("RELEASE unit");
+      return out;
+    } catch (err) {
+      db.exec("ROLLBACK TO unit");
+      db.exec("RELEASE unit");
+      throw err;
+    } finally {
+      depth--;
+    }
+  };
   return {
     exec: (sql) => void db.exec(sql),
     run: (sql, ...params) => void prepared(sql).run(...params),
@@ -41,6 +81,15 @@ export function statementDriver(db: StatementDatabase): SqlDriver {
     transaction<T>(fn: () => T): T {
       // Nested calls join the outer transaction (createUser calls meta, which may insert).
       if (depth > 0) return fn();
+      // This turn's deferred writes commit with it, so that everything is durable when it returns (the
+      // room sends entries right after their transaction).
+      if (turnOpen) {
+        try {
+          return unit(fn);
+        } finally {
+          endTurn();
+        }
+      }
       db.exec("BEGIN IMMEDIATE");
       depth++;
       try {
@@ -54,7 +103,19 @@ export function statementDriver(db: StatementDatabase): SqlDriver {
         depth--;
       }
     },
+    inTurn<T>(fn: () => T): T {
+      if (!deferCommits) return this.transaction(fn);
+      if (depth > 0) return fn();
+      if (!turnOpen) {
+        db.exec("BEGIN IMMEDIATE");
+        turnOpen = true;
+        deferCommits(endTurn);
+      }
+      return unit(fn);
+    },
+    flush: endTurn,
     checkpoint() {
+      endTurn();
       // incremental_vacuum frees a page per step: node:sqlite's exec steps once (Deno: one page of 139),
       // its all() to the end; better-sqlite3's all() refuses a statement without rows, its exec runs it out.
       try {
@@ -64,6 +125,9 @@ export function statementDriver(db: StatementDatabase): SqlDriver {
       }
       db.exec("PRAGMA wal_checkpoint(TRUNCATE);");
     },
-    close: () => void db.close(),
+    close: () => {
+      endTurn();
+      db.close();
+    },
   };
 }

@@ -76,7 +76,10 @@ export interface Store {
   message(room: string, seq: number): Message | undefined;
   /** The lowest `seq` still kept, or `undefined` when the room has no entries. */
   oldestSeq(room: string): number | undefined;
-  /** Take the next user id from the room's counter (committed before it is handed out). */
+  /**
+   * Take the next user id from the room's counter, with the user's row: committed at once, or with the
+   * turn's other joins at its end where the driver defers commits (statements.ts).
+   */
   createUser(room: string, name: (id: string) => string, token: string, sub?: string): StoredUser;
   userByToken(room: string, token: string): StoredUser | undefined;
   /** The user a signed `sub` is in the room, if it ever joined. */
@@ -298,8 +301,13 @@ export class SqlStore implements Store {
     return oldestEntry(this.db, room);
   }
 
+  /** A join's writes: in the turn's shared transaction where the driver defers commits (statements.ts). */
+  private inTurn<T>(fn: () => T): T {
+    return this.db.inTurn ? this.db.inTurn(fn) : this.db.transaction(fn);
+  }
+
   createUser(room: string, name: (id: string) => string, token: string, sub?: string): StoredUser {
-    return this.db.transaction(() => {
+    return this.inTurn(() => {
       this.meta(room);
       this.db.run("UPDATE rooms SET last_user_id = last_user_id + 1 WHERE name = ?", room);
       const [row] = this.db.all<{ last_user_id: number }>("SELECT last_user_id FROM rooms WHERE name = ?", room);
@@ -333,11 +341,11 @@ export class SqlStore implements Store {
   }
 
   renameUser(room: string, id: string, name: string): void {
-    this.db.run("UPDATE users SET name = ? WHERE room = ? AND id = ?", name, room, id);
+    this.inTurn(() => this.db.run("UPDATE users SET name = ? WHERE room = ? AND id = ?", name, room, id));
   }
 
   userAway(room: string, id: string, at: number | undefined): void {
-    this.db.run("UPDATE users SET away_since = ? WHERE room = ? AND id = ?", at ?? null, room, id);
+    this.inTurn(() => this.db.run("UPDATE users SET away_since = ? WHERE room = ? AND id = ?", at ?? null, room, id));
   }
 
   forgetGuests(before: number): number {

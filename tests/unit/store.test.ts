@@ -193,6 +193,39 @@ describe("statementDriver", () => {
     assert.deepEqual(driver.all("SELECT name, epoch FROM rooms WHERE name = ?", "c"), [{ name: "c", epoch: "e" }]);
   });
 
+  test("with deferred commits, a turn's join writes share one commit: at the turn's end, or with the next transaction", () => {
+    const dir = mkdtempSync(join(tmpdir(), "parley-turn-"));
+    try {
+      const path = join(dir, "t.db");
+      const turnEnds: (() => void)[] = [];
+      const store = new SqlStore(statementDriver(new Database(path), (fn) => void turnEnds.push(fn)));
+      store.meta("a");
+      // A second connection to the file sees only what was committed.
+      const other = new Database(path, { readonly: true });
+      const committedUsers = () => (other.prepare("SELECT count(*) AS n FROM users").get() as { n: number }).n;
+      const ann = store.createUser("a", () => "ann", "t1");
+      const bob = store.createUser("a", () => "bob", "t2");
+      assert.deepEqual([ann.id, bob.id], ["1", "2"]);
+      assert.equal(store.userByToken("a", "t2")?.name, "bob", "the store reads its own writes");
+      assert.equal(committedUsers(), 0, "not committed within the turn");
+      assert.equal(turnEnds.length, 1, "one commit scheduled for both");
+      // A write that throws is undone alone; the turn's other writes stay.
+      assert.throws(() => store.createUser("a", () => "dup", "t1"));
+      (turnEnds.shift() as () => void)();
+      assert.equal(committedUsers(), 2);
+      // Entries commit at once, taking the turn's pending writes with them.
+      store.createUser("a", () => "cat", "t3");
+      store.append("a", message(1), 100);
+      assert.equal(committedUsers(), 3, "committed with the entry, before it is sent");
+      (turnEnds.shift() as () => void)();
+      assert.equal(store.meta("a").lastUserId, 3);
+      other.close();
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a failed append leaves the room as it was", () => {
     const { store } = memoryStore();
     fill(store, "a", 2);

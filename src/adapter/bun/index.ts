@@ -31,7 +31,7 @@ const bunIdleSeconds = (ms: number) => Math.min(960, Math.ceil(ms / 1000));
 serveProcess<SocketData>({
   name: "bun",
   env: process.env,
-  openSqlite: (path) => statementDriver(new Database(path, { create: true })),
+  openSqlite: (path, deferCommits) => statementDriver(new Database(path, { create: true }), deferCommits),
   // A room's broadcast to all is one native publish to its topic; Room closes slow readers after it.
   publish: (topic, frame) => void server?.publish(topic, frame),
   idleTimeoutMs: (config) => Math.max(8, bunIdleSeconds(config.idleTimeoutMs)) * 1000,

@@ -5,13 +5,13 @@
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
-import { type StatementDatabase, statementDriver } from "../../store/statements.ts";
+import { type Defer, type StatementDatabase, statementDriver } from "../../store/statements.ts";
 import type { SqlDriver } from "../../store/store.ts";
 
 const require = createRequire(import.meta.url);
 
 /** Open the database at `path` (`:memory:` keeps nothing), creating its directory. */
-export function openSqlite(path: string): SqlDriver {
+export function openSqlite(path: string, deferCommits?: Defer): SqlDriver {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   let db: StatementDatabase;
   try {
@@ -21,5 +21,5 @@ export function openSqlite(path: string): SqlDriver {
     const Database = require("better-sqlite3") as new (p: string) => StatementDatabase;
     db = new Database(path);
   }
-  return statementDriver(db);
+  return statementDriver(db, deferCommits);
 }
