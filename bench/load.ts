@@ -1,30 +1,41 @@
 /**
  * The one load client for every peer: raw `ws`, run by bench/run.ts in its own process on its own core,
  * looking at no more of each frame than it must (a byte prefix, and for latency the number in the text).
- * Started as `node --import tsx bench/load.ts '<LoadJob as JSON>'` with an IPC channel to run.ts.
+ * Only the restart workload holds Parley's own typed client instead, because what it measures is that
+ * client's reconnect and resume. Started as `node --import tsx bench/load.ts '<LoadJob as JSON>'` with
+ * an IPC channel to run.ts.
  */
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
+import { ParleyClient, type SocketConstructor } from "../src/client/index.ts";
+import { backoffDelay } from "../src/client/reconnect.ts";
 import { sleep } from "../tests/helpers/wait.ts";
+import { epochMs } from "./proc.ts";
 import type {
   Dialect,
   FanoutResult,
   FanoutSpec,
   IdleResult,
   IdleSpec,
+  JoinResult,
+  JoinSpec,
   LatencyResult,
   LatencySpec,
   LoadJob,
   LoadResult,
   MarkName,
+  RestartResult,
+  RestartSpec,
   ToChild,
   ToParent,
 } from "./types.ts";
 
 const job = JSON.parse(process.argv[2] ?? "{}") as LoadJob;
 
-// Parley and the plain peers share these prefixes: both put `type` first. Socket.IO frames an event as
-// Engine.IO "4" (message) + Socket.IO "2" (event) + a JSON array.
+// Parley and the plain peers share these prefixes: both put `type` first (a v2 `message` entry too: the
+// room log builds it as { type, seq, ts, by, from, text } and sends it as JSON.stringify made it).
+// Parley's other frames (`ack`, `joined`, a big room's batched `presence`) match none and are skipped.
+// Socket.IO frames an event as Engine.IO "4" (message) + Socket.IO "2" (event) + a JSON array.
 const PREFIXES = {
   json: { message: Buffer.from('{"type":"message"'), ready: Buffer.from('{"type":"welcome"') },
   socketio: { message: Buffer.from('42["message"'), ready: Buffer.from('42["welcome"') },
@@ -46,20 +57,41 @@ function send(message: ToParent): Promise<void> {
   return new Promise((resolve) => process.send?.(message, undefined, {}, () => resolve()));
 }
 
-let onGo: (() => void) | undefined;
+let onGo: ((m: ToChild) => void) | undefined;
 // The orchestrator is gone (Ctrl-C, a crash): nobody will read the result.
 process.on("disconnect", () => process.exit(1));
 process.on("message", (m: ToChild) => {
-  if (m.type === "go") onGo?.();
+  if (m.type === "go") onGo?.(m);
 });
 
 /** Pause while the orchestrator samples the server (CPU or memory), so the sample brackets the phase. */
-function mark(name: MarkName): Promise<void> {
-  if (!process.send) return Promise.resolve();
+function mark(name: MarkName): Promise<ToChild> {
+  if (!process.send) return Promise.resolve({ type: "go" });
   return new Promise((resolve) => {
     onGo = resolve;
     void send({ type: "mark", name });
   });
+}
+
+/** Frames any client got so far, of any kind: the wire is settled once this stops moving. */
+let framesIn = 0;
+
+/**
+ * Resolve once no client has had a frame for `ms` (at most `maxMs`): the peer's trailing work has reached
+ * the clients. Parley sends a big room's joins as one `presence` frame per interval, so the last of them
+ * leaves up to an interval after the last join, while the server may look quiet before it.
+ */
+async function settled(ms: number, maxMs = 60_000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  let seen = framesIn;
+  let since = performance.now();
+  while (performance.now() - since < ms && performance.now() < deadline) {
+    await sleep(50);
+    if (framesIn !== seen) {
+      seen = framesIn;
+      since = performance.now();
+    }
+  }
 }
 
 let finished = false;
@@ -73,9 +105,12 @@ function abort(err: unknown): void {
 
 /** A `say` frame's wire text in `dialect` (tests/helpers/fixtures.ts has Parley's `say`). */
 function sayIn(dialect: Dialect, text: string, ref: string): string {
-  return dialect === "socketio"
-    ? `42["say",{"text":"${text}","ref":"${ref}"}]`
-    : `{"type":"say","text":"${text}","ref":"${ref}"}`;
+  if (dialect === "socketio") return `42["say",{"text":"${text}","ref":"${ref}"}]`;
+  // The relay peer sends the frame on as it came, so the client sends the `message` it will count, with
+  // every field a built one has and values as wide (a 13-digit `ts`): the same bytes on the wire.
+  if (dialect === "relay")
+    return `{"type":"message","seq":1,"ts":1700000000000,"from":{"id":"1","name":"u1"},"text":"${text}","ref":"${ref}"}`;
+  return `{"type":"say","text":"${text}","ref":"${ref}"}`;
 }
 
 function urlFor(dialect: Dialect, room: string, name: string): string {
@@ -85,17 +120,21 @@ function urlFor(dialect: Dialect, room: string, name: string): string {
   return `${base}/rooms/${room}/ws`;
 }
 
-/** One bench connection: resolves `ready` once the peer has put it in its room. */
+/**
+ * One bench connection: resolves `ready` once the peer has put it in its room. A close once ready aborts
+ * the run, unless `onDrop` is given (the restart workload's clients expect one).
+ */
 class Client {
   readonly ws: WebSocket;
   readonly ready: Promise<void>;
   onMessage: (frame: Buffer) => void = () => {};
   private closing = false;
 
-  constructor(room: string, name: string) {
+  constructor(room: string, name: string, onDrop?: () => void) {
     const dialect = job.dialect;
     const prefixes = dialect === "socketio" ? PREFIXES.socketio : PREFIXES.json;
-    this.ws = new WebSocket(urlFor(dialect, room, name), dialect === "parley" ? ["parley.v1"] : [], {
+    // Parley's clients speak v2, as its typed client and page do: a big room's presence is batched there.
+    this.ws = new WebSocket(urlFor(dialect, room, name), dialect === "parley" ? ["parley.v2"] : [], {
       perMessageDeflate: false,
       skipUTF8Validation: true,
       handshakeTimeout: 30_000,
@@ -104,7 +143,15 @@ class Client {
     const ws = this.ws;
     this.ready = new Promise((resolve, reject) => {
       let open = false;
+      let dropped = false;
+      const drop = (why: () => Error) => {
+        if (dropped || this.closing || finished) return;
+        dropped = true;
+        if (onDrop) onDrop();
+        else abort(why());
+      };
       ws.on("message", (data: Buffer) => {
+        framesIn++;
         if (startsWith(data, prefixes.message)) return this.onMessage(data);
         if (!open && startsWith(data, prefixes.ready)) {
           open = true;
@@ -121,10 +168,10 @@ class Client {
         }
       });
       ws.on("unexpected-response", (_req, res) => reject(new Error(`handshake answered ${res.statusCode}`)));
-      ws.on("error", (err) => (open ? abort(err) : reject(err)));
+      ws.on("error", (err) => (open ? drop(() => err) : reject(err)));
       ws.on("close", (code, reason) => {
         if (!open) reject(new Error(`closed ${code} ${reason} before it was ready`));
-        else if (!this.closing && !finished) abort(new Error(`a socket was closed mid-run: ${code} ${reason}`));
+        else drop(() => new Error(`a socket was closed mid-run: ${code} ${reason}`));
       });
     });
   }
@@ -290,8 +337,11 @@ async function latency(spec: LatencySpec): Promise<LatencyResult> {
   };
 }
 
-/** Connect and hold: the orchestrator reads the server's RSS at "before" and "after". */
-async function idle(spec: IdleSpec): Promise<IdleResult> {
+/**
+ * Connect `n` and hold them, between the marks "before" and "after" (the orchestrator reads the server's
+ * RSS and CPU at each, once it has gone quiet).
+ */
+async function hold(n: number, room: (i: number) => string, settleMs: number) {
   // One connection first, so the server's lazy start-up (store, statements, JIT) is not counted per socket.
   const [warm] = await connectAll(1, () => `${job.prefix}-warm`);
   warm?.close();
@@ -299,20 +349,177 @@ async function idle(spec: IdleSpec): Promise<IdleResult> {
   await mark("before");
   const cpu = process.cpuUsage();
   const t = performance.now();
-  await connectAll(spec.connections, (i) => `${job.prefix}-${Math.floor(i / spec.roomSize)}`);
+  await connectAll(n, room);
   const connectMs = performance.now() - t;
-  // Presence frames (Parley's `joined`) may still be on their way; the orchestrator also waits for the
-  // server to go quiet before it samples.
-  await sleep(spec.settleMs);
+  // Presence frames (Parley's `joined`, a big room's `presence`) may still be on their way.
+  await settled(settleMs);
   const clientCpu = cpuSince(cpu, performance.now() - t);
   await mark("after");
+  return { connectMs, clientCpu };
+}
+
+/** Connect and hold in rooms of `roomSize`: the server's RSS growth per connection. */
+async function idle(spec: IdleSpec): Promise<IdleResult> {
+  const room = (i: number) => `${job.prefix}-${Math.floor(i / spec.roomSize)}`;
+  const { connectMs, clientCpu } = await hold(spec.connections, room, spec.settleMs);
   return { kind: "idle", connections: spec.connections, connectMs, clientCpu };
+}
+
+/** Everyone into one room: every join meets every member already there. */
+async function join(spec: JoinSpec): Promise<JoinResult> {
+  const { connectMs, clientCpu } = await hold(spec.connections, () => `${job.prefix}-0`, spec.settleMs);
+  return { kind: "join", connections: spec.connections, connectMs, clientCpu };
+}
+
+/** One client of the restart workload, as the workload sees it. */
+interface Held {
+  /** Lost its connection since the restart mark. */
+  dropped: boolean;
+  /** Its first welcome after that, epoch ms. */
+  backAt?: number;
+  /** Reconnect attempts since the restart mark (the one that got back included). */
+  attempts: number;
+  resumed?: boolean;
+}
+
+/** `ws` with the options every bench socket has (no compression), as a constructor the typed client takes. */
+class BenchSocket extends WebSocket {
+  constructor(url: string, protocols?: string | string[]) {
+    super(url, protocols, { perMessageDeflate: false });
+  }
+}
+
+/**
+ * Hold `h` as Parley's typed client: its own reconnect, backoff, jitter and resume, untouched. Resolves
+ * at its first welcome.
+ */
+function typedClient(i: number, room: string, h: Held, events: HeldEvents): Promise<void> {
+  return new Promise((resolve) => {
+    const client = new ParleyClient(`http://127.0.0.1:${job.port}`, {
+      room,
+      name: `r${i}`,
+      WebSocket: BenchSocket as unknown as SocketConstructor,
+    });
+    client.on("welcome", (w) => {
+      framesIn++;
+      if (h.dropped) events.back(h, w.resumed);
+      else resolve();
+    });
+    // A big room's presence arrives as member changes: counted so that `settled` sees it.
+    client.on("members", () => framesIn++);
+    client.on("state", (s) => {
+      // Either would leave the run waiting for a client that is not coming: fail it instead.
+      if (s.state === "stopped") abort(new Error(`a typed client stopped: ${s.code} ${s.reason ?? ""}`));
+      if (s.state !== "reconnecting") return;
+      if (!events.restarting()) return abort(new Error(`a typed client dropped before the restart: ${s.reason}`));
+      h.dropped = true;
+      h.attempts++;
+    });
+  });
+}
+
+/**
+ * Hold `h` as a bench connection that reconnects on the typed client's own schedule: the delays come
+ * from the typed client's `backoffDelay` (src/client/reconnect.ts: 250 ms doubling to 30 s, each drawn
+ * from the upper half), so that the raw peers meet the same storm. Resolves at its first welcome.
+ */
+function rawClient(i: number, room: string, h: Held, events: HeldEvents): Promise<void> {
+  return new Promise((resolve) => {
+    let attempt = 0;
+    const retry = (err?: unknown) => {
+      if (!events.restarting()) return abort(err ?? new Error("a client dropped before the restart"));
+      h.dropped = true;
+      h.attempts++;
+      setTimeout(connect, backoffDelay(attempt++, 0, undefined, Math.random));
+    };
+    const connect = () => {
+      const c = new Client(room, `r${i}`, retry);
+      c.ready.then(() => {
+        attempt = 0;
+        if (h.dropped) events.back(h);
+        else resolve();
+      }, retry);
+    };
+    connect();
+  });
+}
+
+interface HeldEvents {
+  restarting(): boolean;
+  back(h: Held, resumed?: boolean): void;
+}
+
+/**
+ * The restart storm: hold `clients` (Parley's typed client for Parley, reconnecting bench connections for
+ * the raw peers), let the orchestrator stop the server and start it again at the "restart" mark, and
+ * time every client's way back from the moment the new server listened.
+ */
+async function restart(spec: RestartSpec): Promise<RestartResult> {
+  let restarting = false;
+  let backCount = 0;
+  let allBack: (() => void) | undefined;
+  const events: HeldEvents = {
+    restarting: () => restarting,
+    back(h, resumed) {
+      if (h.backAt !== undefined) return;
+      h.backAt = epochMs();
+      h.resumed = resumed;
+      if (++backCount === spec.clients) allBack?.();
+    },
+  };
+  const held: Held[] = Array.from({ length: spec.clients }, () => ({ dropped: false, attempts: 0 }));
+  const open = job.dialect === "parley" ? typedClient : rawClient;
+  const t = performance.now();
+  let next = 0;
+  const lane = async () => {
+    while (next < spec.clients) {
+      const i = next++;
+      await open(i, `${job.prefix}-${Math.floor(i / spec.roomSize)}`, held[i] as Held, events);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(job.concurrency, spec.clients) }, lane));
+  const connectMs = performance.now() - t;
+  await settled(1500);
+
+  const done = new Promise<void>((resolve) => {
+    allBack = resolve;
+  });
+  restarting = true;
+  const cpu = process.cpuUsage();
+  const wall0 = performance.now();
+  const go = await mark("restart");
+  const times = go.restart ?? { signalledAt: epochMs(), exitedAt: epochMs(), listeningAt: epochMs() };
+  const left = times.listeningAt + spec.backTimeoutMs - epochMs();
+  await Promise.race([done, sleep(Math.max(0, left))]);
+  if (backCount < spec.clients)
+    throw new Error(`${backCount} of ${spec.clients} clients were back ${spec.backTimeoutMs} ms after the restart`);
+  const clientCpu = cpuSince(cpu, performance.now() - wall0);
+  await mark("back");
+
+  const backs = held.map((h) => (h.backAt as number) - times.listeningAt).sort((a, b) => a - b);
+  const attempts = held.map((h) => h.attempts).sort((a, b) => a - b);
+  const mid = (xs: number[]) => xs[Math.floor(xs.length / 2)] as number;
+  return {
+    kind: "restart",
+    clients: spec.clients,
+    connectMs,
+    restart: times,
+    firstBackMs: backs[0] as number,
+    medianBackMs: mid(backs),
+    lastBackMs: backs.at(-1) as number,
+    ...(job.dialect === "parley" && { resumed: held.filter((h) => h.resumed).length }),
+    maxAttempts: attempts.at(-1) as number,
+    medianAttempts: mid(attempts),
+    clientCpu,
+  };
 }
 
 async function main(): Promise<LoadResult> {
   const w = job.workload;
   if (w.kind === "fanout") return fanout(w);
   if (w.kind === "latency") return latency(w);
+  if (w.kind === "join") return join(w);
+  if (w.kind === "restart") return restart(w);
   return idle(w);
 }
 

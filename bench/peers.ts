@@ -15,6 +15,7 @@ export type PeerId =
   | "bun"
   | "deno"
   | "do"
+  | "do-relay"
   | "parley-node"
   | "parley-bun"
   | "parley-deno"
@@ -28,6 +29,8 @@ export interface Peer {
   parley: boolean;
   /** The raw peer on the same runtime that ratios are taken against. */
   baseline?: PeerId;
+  /** Further raw peers on the same runtime that the fan-out is also shown against. */
+  floors?: PeerId[];
   /** The most sockets this peer can hold here, when that is below what a workload asks for. */
   maxConnections?: () => number;
   /** The command and its environment for a server on `port` whose files go in `dir`. */
@@ -182,12 +185,22 @@ export const PEERS: Peer[] = [
     start: wranglerPeer("bench/peers/do/wrangler.toml"),
   },
   {
+    id: "do-relay",
+    label: "relay DO (wrangler dev)",
+    runtime: "workers",
+    dialect: "relay",
+    parley: false,
+    maxConnections: workerdSockets,
+    start: wranglerPeer("bench/peers/do-relay/wrangler.toml"),
+  },
+  {
     id: "parley-workers",
     label: "Parley (Workers)",
     runtime: "workers",
     dialect: "parley",
     parley: true,
     baseline: "do",
+    floors: ["do-relay"],
     maxConnections: workerdSockets,
     start: parley("workers"),
   },

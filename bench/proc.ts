@@ -5,7 +5,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 import { sleep } from "../tests/helpers/wait.ts";
+import type { RestartTimes } from "./types.ts";
 
 export interface Command {
   cmd: string;
@@ -15,15 +17,30 @@ export interface Command {
 export interface Server {
   pid: number;
   port: number;
+  /** When it printed its listening line (epochMs). */
+  listeningAt: number;
   output(): string;
   /** SIGTERM to the group, SIGKILL to whatever of the tree is left after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
+  /**
+   * Stop it as `stop` does and start the same command again, with the same environment: the same port
+   * and the same files (Parley's PARLEY_DB), as an operator's restart would.
+   */
+  restart(graceMs?: number): Promise<{ server: Server; times: RestartTimes }>;
 }
 
 const live = new Set<Server>();
 
 // The same helper the tests use: wrangler needs a port given, and the other peers take one too.
 export { freePort } from "../tests/helpers/server.ts";
+
+/**
+ * Milliseconds since the epoch at performance.now()'s resolution: the orchestrator and the load client
+ * are separate processes, and this is a clock they share.
+ */
+export function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 /** `taskset -c CPU` in front of a command, or the command itself when `cpu` is undefined. */
 export function pinned(command: Command, cpu: string | undefined): Command {
@@ -54,7 +71,13 @@ export function startServer(
   };
   proc.stdout?.on("data", append);
   proc.stderr?.on("data", append);
-  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  let exitedAt = 0;
+  const exited = new Promise<void>((resolve) =>
+    proc.once("exit", () => {
+      exitedAt = epochMs();
+      resolve();
+    }),
+  );
   const pid = proc.pid as number;
   return new Promise<Server>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -66,7 +89,7 @@ export function startServer(
       clearTimeout(timer);
       proc.stdout?.off("data", check);
       proc.stderr?.off("data", check);
-      const server: Server = { pid, port: Number(m[1]), output: () => out, stop };
+      const server: Server = { pid, port: Number(m[1]), listeningAt: epochMs(), output: () => out, stop, restart };
       live.add(server);
       resolve(server);
     };
@@ -88,6 +111,13 @@ export function startServer(
     killSurvivors(tree);
     await Promise.race([exited, sleep(2000)]);
     for (const s of live) if (s.pid === pid) live.delete(s);
+  }
+
+  async function restart(graceMs?: number): Promise<{ server: Server; times: RestartTimes }> {
+    const signalledAt = epochMs();
+    await stop(graceMs);
+    const server = await startServer(command, env, cwd, timeoutMs);
+    return { server, times: { signalledAt, exitedAt, listeningAt: server.listeningAt } };
   }
 }
 

@@ -21,7 +21,20 @@ export type Metrics = Partial<
     | "connections"
     | "connectMs"
     | "rssBeforeMiB"
-    | "rssAfterMiB",
+    | "rssAfterMiB"
+    // join: server CPU from the quiet "before" to the quiet "after", per join; connect time per join.
+    | "cpuUsPerJoin"
+    | "msPerJoin"
+    // restart: ms after the new server listened; its CPU from its start to listening, and to all back.
+    | "firstBackMs"
+    | "medianBackMs"
+    | "lastBackMs"
+    | "downMs"
+    | "startCpuMs"
+    | "restartCpuMs"
+    | "resumed"
+    | "maxAttempts"
+    | "medianAttempts",
     number
   >
 >;
@@ -30,6 +43,8 @@ export type MetricName = keyof Metrics;
 export interface RunRecord {
   run: number;
   error?: string;
+  /** Why this workload does not run on this peer (nothing was started). */
+  skipped?: string;
   load?: LoadResult;
   /** Server tree CPU over the measured window, µs. */
   serverCpuUs?: number;
@@ -56,7 +71,7 @@ export interface Results {
   machine: Record<string, string>;
   limits: Record<string, string>;
   workloads: { id: WorkloadId; title: string; spec: WorkloadSpec }[];
-  peers: { id: PeerId; label: string; runtime: string; parley: boolean; baseline?: PeerId }[];
+  peers: { id: PeerId; label: string; runtime: string; parley: boolean; baseline?: PeerId; floors?: PeerId[] }[];
   cells: Cell[];
 }
 
@@ -73,7 +88,7 @@ export function medians(runs: RunRecord[]): Metrics {
   const out: Metrics = {};
   const names = new Set(runs.flatMap((r) => Object.keys(r.metrics) as MetricName[]));
   for (const name of names) {
-    const m = median(runs.filter((r) => !r.error).map((r) => r.metrics[name]));
+    const m = median(runs.filter((r) => !r.error && !r.skipped).map((r) => r.metrics[name]));
     if (m !== undefined) out[name] = m;
   }
   return out;
@@ -84,9 +99,15 @@ export function cellOf(results: Results, workload: WorkloadId, peer: PeerId | un
   return results.cells.find((c) => c.workload === workload && c.peer === peer);
 }
 
-/** `peer`'s median over its baseline's median for one metric. */
-export function ratio(results: Results, workload: WorkloadId, peer: PeerId, metric: MetricName): number | undefined {
-  const base = results.peers.find((p) => p.id === peer)?.baseline;
+/** `peer`'s median over its baseline's median (or `against`'s) for one metric. */
+export function ratio(
+  results: Results,
+  workload: WorkloadId,
+  peer: PeerId,
+  metric: MetricName,
+  against?: PeerId,
+): number | undefined {
+  const base = against ?? results.peers.find((p) => p.id === peer)?.baseline;
   const a = cellOf(results, workload, peer)?.median[metric];
   const b = cellOf(results, workload, base)?.median[metric];
   return a === undefined || b === undefined || b === 0 ? undefined : a / b;

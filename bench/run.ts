@@ -3,10 +3,17 @@
  * ratios. Each server runs pinned to core 0, the load client (bench/load.ts) to core 1; server CPU and
  * memory come from /proc. Writes bench/results.json, docs/benchmarks.md and docs/benchmarks.svg.
  *
- *   npm run bench                                  everything, median of 3 runs (about 15 min on 2 cores)
- *   npm run bench -- --quick                       every peer and workload once, small (about 2 min)
+ * Workloads (bench/workloads.ts): fan-out (fanout32, fanout128, rooms100) and latency (latency100,
+ * latency1000) on one server per peer; on a fresh server each, idle5000 (memory and connect time in rooms
+ * of 100), join500/join1000/join5000 (everyone into one room: connect time and server CPU per join) and
+ * restart (SIGTERM under thousands of reconnecting clients, the same server started again on the same
+ * port and files, and the time until every client is back).
+ *
+ *   npm run bench                                  everything, median of 3 runs
+ *   npm run bench -- --quick                       every peer and workload once, small
  *   npm run bench -- --peers=ws,parley-node        some peers (ids, or node|bun|deno|workers|parley|raw)
  *   npm run bench -- --workloads=fanout32 --runs=5 some workloads, more runs
+ *   npm run bench -- --workloads=restart --restart-clients=500   a smaller restart storm
  *   npm run bench -- --no-docs                     results.json only
  *   npm run bench -- --no-docs --out=/tmp/r.json   a side run that leaves bench/results.json alone
  */
@@ -31,7 +38,7 @@ import {
 } from "./proc.ts";
 import { renderMarkdown, summaryTables } from "./report.ts";
 import { type Cell, type Metrics, medians, type Results, type RunRecord } from "./results.ts";
-import type { LoadJob, LoadResult, ToChild, ToParent } from "./types.ts";
+import type { LoadJob, LoadResult, MarkName, ToChild, ToParent } from "./types.ts";
 import { CONCURRENCY, type SizeOptions, titleOf, WORKLOADS, type Workload, type WorkloadId } from "./workloads.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -49,10 +56,16 @@ interface Options extends SizeOptions {
 }
 
 const HELP = `usage: npm run bench -- [--quick] [--runs=N] [--peers=LIST] [--workloads=LIST] [--measure-ms=N]
-                        [--rate=MSG_PER_S] [--idle-room-size=N] [--no-pin] [--no-docs] [--report-only]
-                        [--out=FILE]  (results JSON; default bench/results.json)
+                        [--rate=MSG_PER_S] [--idle-room-size=N] [--restart-clients=N] [--no-pin]
+                        [--no-docs] [--report-only] [--out=FILE]  (results JSON; default bench/results.json)
   peers:     ${PEERS.map((p) => p.id).join(", ")}  (or groups: node, bun, deno, workers, parley, raw)
-  workloads: ${WORKLOADS.map((w) => w.id).join(", ")}`;
+  workloads: ${WORKLOADS.map((w) => w.id).join(", ")}
+    fanout32, fanout128, rooms100   deliveries/s and server CPU per delivery
+    latency100, latency1000         p50/p99 from each message's scheduled send time
+    idle5000                        idle KiB/connection and connect time, rooms of 100 (quick: 1000)
+    join500, join1000, join5000     N into one room: connect time, server CPU per join (quick: 100, 200, 1000)
+    restart                         the server restarted under N clients in rooms of 100 (5000; quick 1000;
+                                    --restart-clients=N): time until all are back; not on Workers`;
 
 function positive(key: string, value: string): number {
   const n = Number(value);
@@ -79,6 +92,7 @@ function parseArgs(argv: string[]): Options {
     else if (key === "--measure-ms") opts.measureMs = positive(key, value);
     else if (key === "--rate") opts.rate = positive(key, value);
     else if (key === "--idle-room-size") opts.idleRoomSize = positive(key, value);
+    else if (key === "--restart-clients") opts.restartClients = positive(key, value);
     else if (key === "--no-pin") opts.pin = false;
     else if (key === "--no-docs") opts.docs = false;
     else if (key === "--report-only") opts.reportOnly = true;
@@ -139,8 +153,14 @@ function machine(): Record<string, string> {
   };
 }
 
-/** Run one load client to the end, sampling the server at each of its marks. */
-function runLoad(job: LoadJob, server: Server, pin: boolean, timeoutMs: number) {
+/** A restart (SIGTERM) gets this long to exit on its own: Parley waits up to 2 s for its sockets, then closes its store. */
+const RESTART_GRACE_MS = 15_000;
+
+/**
+ * Run one load client to the end, sampling the server at each of its marks. `slot.server` is the server
+ * under load; a restart replaces it there.
+ */
+function runLoad(job: LoadJob, slot: { server: Server }, pin: boolean, timeoutMs: number) {
   const command = pinned(
     { cmd: process.execPath, args: ["--import", "tsx", "bench/load.ts", JSON.stringify(job)] },
     pin ? "1" : undefined,
@@ -170,25 +190,51 @@ function runLoad(job: LoadJob, server: Server, pin: boolean, timeoutMs: number) 
       else resolve({ load, samples });
     };
     const timer = setTimeout(() => finish(new Error(`load client timed out after ${timeoutMs} ms`)), timeoutMs);
-    child.on("message", async (m: ToParent) => {
+    const onMark = async (name: MarkName): Promise<ToChild> => {
+      const pid = slot.server.pid;
+      // Connecting (Parley's presence frames above all) may leave the server busy: measure from quiet.
+      // After a join storm that can take a while, and the trailing work is part of what a join costs.
+      if (name === "start" || name === "before" || name === "after" || name === "restart") {
+        const maxMs = name === "after" ? 120_000 : 30_000;
+        if (!(await quiet(pid, maxMs))) console.log(`  (the server was still busy ${maxMs / 1000} s into "${name}")`);
+      }
+      if (name === "start" || name === "before") {
+        samples.cpu0 = treeCpuUs(pid);
+        samples.t0 = performance.now();
+      }
+      if (name === "end" || name === "after") {
+        samples.cpu1 = treeCpuUs(pid);
+        samples.t1 = performance.now();
+        samples.peakKiB = treeStatusKiB(pid, "VmHWM");
+      }
+      if (name === "before") samples.rss0 = treeStatusKiB(pid, "VmRSS");
+      if (name === "after") samples.rss1 = treeStatusKiB(pid, "VmRSS");
+      if (name === "restart") {
+        const { server, times } = await slot.server.restart(RESTART_GRACE_MS);
+        // The run ended (timed out) while the server restarted: nobody else knows of this one to stop it.
+        if (settled) {
+          await server.stop();
+          return { type: "go" };
+        }
+        slot.server = server;
+        // A new process: its CPU so far is its start-up, up to listening.
+        samples.startCpuUs = treeCpuUs(server.pid);
+        Object.assign(samples, times);
+        return { type: "go", restart: times };
+      }
+      if (name === "back") {
+        samples.backCpuUs = treeCpuUs(pid);
+        samples.peakKiB = treeStatusKiB(pid, "VmHWM");
+      }
+      return { type: "go" };
+    };
+    child.on("message", (m: ToParent) => {
       if (m.type === "mark") {
-        // Connecting (Parley's presence frames above all) may leave the server busy: measure from quiet.
-        if (m.name === "start" || m.name === "before" || m.name === "after") await quiet(server.pid);
-        if (m.name === "start") {
-          samples.cpu0 = treeCpuUs(server.pid);
-          samples.t0 = performance.now();
-        }
-        if (m.name === "end") {
-          samples.cpu1 = treeCpuUs(server.pid);
-          samples.t1 = performance.now();
-          samples.peakKiB = treeStatusKiB(server.pid, "VmHWM");
-        }
-        if (m.name === "before") samples.rss0 = treeStatusKiB(server.pid, "VmRSS");
-        if (m.name === "after") {
-          samples.rss1 = treeStatusKiB(server.pid, "VmRSS");
-          samples.peakKiB = treeStatusKiB(server.pid, "VmHWM");
-        }
-        child.send({ type: "go" } satisfies ToChild);
+        onMark(m.name).then(
+          // A child killed at a timeout while the server was being sampled has no channel left to answer on.
+          (go) => !settled && child.connected && child.send(go),
+          (err: Error) => finish(err),
+        );
       } else if (m.type === "result") finish(undefined, m.result);
       else finish(new Error(m.message));
     });
@@ -234,7 +280,42 @@ function metricsOf(load: LoadResult, s: Record<string, number>): { metrics: Metr
       },
     };
   }
+  if (load.kind === "join") {
+    return {
+      cpu,
+      metrics: {
+        connections: load.connections,
+        connectMs: load.connectMs,
+        msPerJoin: load.connectMs / load.connections,
+        cpuUsPerJoin: cpu !== undefined ? cpu / load.connections : undefined,
+        clientCpu: load.clientCpu,
+        peakMiB,
+      },
+    };
+  }
+  if (load.kind === "restart") {
+    const { signalledAt, listeningAt } = load.restart;
+    return {
+      cpu: s.backCpuUs,
+      metrics: {
+        connections: load.clients,
+        connectMs: load.connectMs,
+        firstBackMs: load.firstBackMs,
+        medianBackMs: load.medianBackMs,
+        lastBackMs: load.lastBackMs,
+        downMs: listeningAt - signalledAt,
+        startCpuMs: s.startCpuUs !== undefined ? s.startCpuUs / 1000 : undefined,
+        restartCpuMs: s.backCpuUs !== undefined ? s.backCpuUs / 1000 : undefined,
+        ...(load.resumed !== undefined && { resumed: load.resumed }),
+        maxAttempts: load.maxAttempts,
+        medianAttempts: load.medianAttempts,
+        clientCpu: load.clientCpu,
+        peakMiB,
+      },
+    };
+  }
   return {
+    cpu,
     metrics: {
       perConnKiB: s.rss1 !== undefined && s.rss0 !== undefined ? (s.rss1 - s.rss0) / load.connections : undefined,
       connections: load.connections,
@@ -253,6 +334,10 @@ function fmtLine(m: Metrics): string {
     return `${Math.round(m.deliveriesPerSec).toLocaleString("en-US")} deliveries/s, ${f(m.cpuUsPerDelivery, 2)} µs/delivery, server ${f(m.serverCpu, 2)} / client ${f(m.clientCpu, 2)} cores`;
   if (m.p50Ms !== undefined)
     return `p50 ${f(m.p50Ms, 2)} ms, p99 ${f(m.p99Ms, 2)} ms, lost ${m.lost}, server ${f(m.serverCpu, 2)} / client ${f(m.clientCpu, 2)} cores`;
+  if (m.cpuUsPerJoin !== undefined)
+    return `${m.connections} joined in ${f((m.connectMs ?? 0) / 1000, 2)} s, ${f(m.msPerJoin, 2)} ms and ${f(m.cpuUsPerJoin, 0)} µs server CPU per join`;
+  if (m.lastBackMs !== undefined)
+    return `${m.connections} back ${f((m.firstBackMs ?? 0) / 1000, 2)}–${f(m.lastBackMs / 1000, 2)} s after listening (down ${f((m.downMs ?? 0) / 1000, 2)} s), ${m.resumed !== undefined ? `${m.resumed} resumed, ` : ""}new server ${f(m.restartCpuMs, 0)} ms CPU (${f(m.startCpuMs, 0)} to start), tries ≤ ${m.maxAttempts}`;
   return `${f(m.perConnKiB, 2)} KiB/connection, ${m.connections} connected in ${f((m.connectMs ?? 0) / 1000, 2)} s`;
 }
 
@@ -291,13 +376,14 @@ async function main(): Promise<void> {
     peakReset: true,
     machine: host,
     limits: RAISED_LIMITS,
-    workloads: opts.workloads.map((w) => ({ id: w.id, title: titleOf(w.spec(opts)), spec: w.spec(opts) })),
+    workloads: opts.workloads.map((w) => ({ id: w.id, title: titleOf(w.spec(opts), opts.quick), spec: w.spec(opts) })),
     peers: opts.peers.map((p) => ({
       id: p.id,
       label: p.label,
       runtime: p.runtime,
       parley: p.parley,
       ...(p.baseline && { baseline: p.baseline }),
+      ...(p.floors && { floors: p.floors }),
     })),
     cells: [],
   };
@@ -328,6 +414,13 @@ async function main(): Promise<void> {
           const began = Date.now();
           const label = () =>
             `[run ${run}/${opts.runs}] ${peer.id.padEnd(14)} ${w.id.padEnd(11)} ${`${((Date.now() - began) / 1000).toFixed(0)}s`.padStart(4)}`;
+          const skipped = w.skip?.(peer.runtime);
+          if (skipped) {
+            record.skipped = skipped;
+            if (run === 1) console.log(`${label()} skipped: ${skipped}`);
+            cell(w.id, peer).runs.push(record);
+            continue;
+          }
           try {
             if (!server) {
               const dir = mkdtempSync(join(os.tmpdir(), "parley-bench-"));
@@ -340,7 +433,7 @@ async function main(): Promise<void> {
             if (!resetPeak(server.pid)) results.peakReset = false;
             let spec = w.spec(opts);
             const cap = peer.maxConnections?.();
-            if (spec.kind === "idle" && cap !== undefined && spec.connections > cap)
+            if ((spec.kind === "idle" || spec.kind === "join") && cap !== undefined && spec.connections > cap)
               spec = { ...spec, connections: cap };
             const job: LoadJob = {
               port: server.port,
@@ -349,7 +442,17 @@ async function main(): Promise<void> {
               concurrency: CONCURRENCY,
               workload: spec,
             };
-            const { load, samples } = await runLoad(job, server, pin, opts.quick ? 120_000 : 300_000);
+            // The fresh-server workloads connect thousands, some all into one room, and the restart waits
+            // out a server's stop and start as well.
+            const timeoutMs = (opts.quick ? 120_000 : 300_000) * (w.freshServer ? 2 : 1);
+            const slot = { server };
+            let ran: Awaited<ReturnType<typeof runLoad>>;
+            try {
+              ran = await runLoad(job, slot, pin, timeoutMs);
+            } finally {
+              server = slot.server;
+            }
+            const { load, samples } = ran;
             const { metrics, cpu } = metricsOf(load, samples);
             record.load = load;
             if (cpu !== undefined) record.serverCpuUs = cpu;
