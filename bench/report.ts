@@ -525,26 +525,58 @@ Each of these keeps all of Parley's work on: every frame validated, \`seq\`, his
 
 ## Where Parley stays above its targets
 
-**Deno, fan-out 32: at the line.** In the two full runs (each the median of 3) of the final code and of the one before it, Parley
-on Deno gave 0.89× and 0.92× raw Deno at N=32, and 0.92× and 0.97× at N=128. Deno's cost is per send:
-\`WebSocket.send\` copies the string to UTF-8 and writes one frame per call, for Parley as for the raw
-peer, and Deno has no way to send pre-built frame bytes as text or to batch writes, so neither of the
-Node or Bun techniques applies. What Parley adds per delivery is small and fixed: an \`ack\` to the
-sender (one frame in 33 more), validation and the group commit (about 7 µs per message, 0.2 µs per
-delivery), and the queue check before each send. The raw peer's load client was at its limit (⚠) in
-these runs, so its figure, and with it the ratio, is itself uncertain by a few percent.
+These are the misses of the full run committed with this page (median of 3), and what is known of each.
 
-### Idle memory
+**Big rooms: what changed, and what a join still costs.** A join used to cost a \`joined\` to every
+member and a welcome that listed every member, so a room of N paid N per join and N² per storm: 5000
+clients could not fill one room in 90 s. Now a v2 connection in a big room (from \`PARLEY_LARGE_ROOM\`,
+50 users) gets presence as one \`presence\` frame a second with the net change, its welcome lists 100
+users with a count, and it pages the rest (\`members\`); the joins of one turn share one SQLite commit,
+and the welcome's page of messages is read once per commit, not once per join (docs/protocol.md, "Big
+rooms"). A join's cost no longer grows with the room: join5000 costs 0.5–0.85× join500's CPU per join on
+every runtime. v1 connections keep \`joined\`, \`left\` and the full list, as v1 says, and pay for it.
 
-Measured by heap snapshot (Node, 2000 idle connections in rooms of 100, after a GC), Parley keeps about
-15 KB of JavaScript heap per connection where the raw \`ws\` server keeps under 2 KB. The biggest parts:
-\`@hono/node-server\`'s upgrade keeps the request's whole Hono context, request, headers and the
-\`IncomingMessage\` alive through the socket's handlers for the socket's life (about 3–4 KB, and not
-reachable from Parley's side); closures that tsx's \`keepNames\` had given a property each (2.6 KB, now
-gone with the bundle); and what a chat server has to keep, which the raw peers do not: the session
-record, the room's member and user maps, the per-socket idle tracking. Under RSS the rest of the gap is
-garbage from connecting itself: every join sends a \`welcome\` with the member list and a \`joined\` to
-the room, and the heap grown for it is not given back while the server stays quiet. The same holds on
-Deno and Bun, whose raw peers keep even less per socket in JavaScript.
+**Node, connect time in rooms of 100 (about 3–4× \`ws\`).** What is left is a fixed cost per connection,
+not the room: a CPU profile of 3000 joins (Node 20, \`--cpu-prof\`) puts about 0.45 ms in the room's join
+(the user row, the welcome, presence) and as much again in the upgrade before it: \`@hono/node-server\`
+builds a WHATWG \`Request\` (undici's, slow on Node 20) for every upgrade, Hono routes it, and the access,
+origin, Host and rate checks run. The raw \`ws\` peer does none of that. The same Node adapter under Deno,
+whose \`Request\` is native, connects 5000 in 1.4× raw Deno, and Bun's in 1.4×; on Node 20 this target
+needs an upgrade path that skips the \`Request\`, which the chosen stack (Hono's own upgrade helper) does
+not offer. The restart storm shows the same cost: Node takes about 1.1 ms of server CPU per client that
+comes back.
+
+**p99 latency, 100 receivers (1.2–2.4×; at 1000 receivers met on Bun, Deno and Workers).** Parley's
+p50 is 0.3–0.8 ms above the raw peers': a message waits for the end of its turn to be committed with the
+turn's others (group commit), is committed, and only then sent. The p99 of a 1.5 s window rests on one or
+two bad moments: in a side run of this workload (3 runs each) Parley on Node measured 1.08× \`ws\` with
+SQLite's automatic WAL checkpoint on and 1.00× with it off, while the full run above gave 1.36×, so a
+checkpoint (SQLite writes the WAL back into the file every 1000 pages, on the committing thread) is one
+such moment and the rest is noise of the same size. On Deno and Workers the tail is larger (2.4×, 2.0×):
+a send there costs more, and a commit that lands on a message's turn delays that message's 100 sends.
+Moving checkpoints off the hot path (a worker thread with its own connection) is the next step; it is
+not done.
+
+**Idle memory (Node 2.3×, Bun 2.7×, Deno 1.35×; Workers met).** Measured by heap snapshot (Node, 2000
+idle v2 connections in rooms of 100), most of what a Parley connection keeps beyond the socket is
+\`@hono/node-server\`'s: its upgrade closure keeps the request's whole Hono context, the \`Request\` with
+its headers and URL, and the \`IncomingMessage\` alive for the socket's life (about 3–4 KB, not reachable
+from Parley's side). Parley's own part is what a chat server has to keep and the raw peers do not: the
+session record, the room's member and user maps, the idle tracking. The welcome is now bounded (a v2
+welcome lists 100 users, not the room), which is what the connect-time garbage used to be. Bun's raw
+peer keeps 2.5 KiB per socket, so any per-socket state at all is a large ratio there.
+
+**Workers against the relay floor (0.74× and 0.85×; against the parsing DO 0.83× and 0.87×).** The relay
+DO does nothing a chat server must: no parse, no validation, no commit, no \`seq\`. Parley's object
+parses and validates each frame, commits it to the object's SQLite before it is sent (the output gate
+holds the sends until it is durable) and acks the sender; its CPU per delivery is 1.10–1.16× the floor's,
+and the rest of the gap is the commit's wait. An earlier full run gave 1.13× against the parsing DO; this
+run's figures for both floors are lower for the same code path, which says how noisy \`wrangler dev\` is
+on two cores.
+
+**Restart storm.** Every runtime gets all 5000 clients back, all resumed. The time to the last one is
+set by the server's cost per join (above) and by the jitter: a client that finds the server still down
+waits in a window twice as wide each time, so the clients come back spread over the window they had
+reached. The jitter is what keeps the storm from arriving as one burst; its price is that window's width.
 `;
 }
