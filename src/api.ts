@@ -30,13 +30,15 @@ export function hasApiKey(c: Context, config: Config): boolean {
 
 const seqNumber = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER));
 const name = v.pipe(v.string(), v.maxLength(64));
-const PostBody = v.object({
+/** The body of `POST /api/rooms/:room/messages` (also the OpenAPI document's, scripts/contract.ts). */
+export const PostBody = v.object({
   text: v.string(),
   from: v.object({ name, sub: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(64))) }),
   ref: v.optional(v.pipe(v.string(), v.maxLength(64))),
   replyTo: v.optional(seqNumber),
 });
-const ModerationBody = v.pipe(
+/** The body of `POST /api/rooms/:room/moderation`. */
+export const ModerationBody = v.pipe(
   v.object({
     action: v.picklist(["kick", "ban", "unban", "mute", "unmute"]),
     user: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(64))),
@@ -51,7 +53,8 @@ const ModerationBody = v.pipe(
 );
 const decimal = (min: number, max: number) =>
   v.pipe(v.string(), v.regex(/^\d{1,16}$/), v.transform(Number), v.minValue(min), v.maxValue(max));
-const EntriesQuery = v.object({
+/** The query of `GET /api/rooms/:room/entries`. */
+export const EntriesQuery = v.object({
   after: v.optional(decimal(0, Number.MAX_SAFE_INTEGER)),
   limit: v.optional(decimal(1, 1000)),
 });

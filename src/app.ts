@@ -2,6 +2,7 @@
  * The one Hono app: page, health, the chat socket and the room API. Every runtime builds it with
  * `createApp`, passing its own `upgradeWebSocket`; nothing here touches a runtime API.
  */
+
 import type { Context, Hono } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import * as v from "valibot";
@@ -20,10 +21,12 @@ import {
   tooMany,
 } from "./http.ts";
 import { KeyedLimiter, type Slot } from "./limits.ts";
+import { log as logEvent } from "./log.ts";
+import { meter } from "./metrics.ts";
 import { CLOSE, CROWDED_RETRY_MS, SUBPROTOCOL, SUBPROTOCOL_V2 } from "./protocol/index.ts";
 import type { JoinRequest } from "./room.ts";
 import type { RoomService } from "./rooms.ts";
-import type { Connection } from "./session.ts";
+import { type Connection, closedByClient } from "./session.ts";
 
 export { httpError, originAllowed } from "./http.ts";
 
@@ -55,7 +58,7 @@ export interface AppOptions {
 
 type Vars = { Variables: { join: { room: string; req: JoinRequest; slot?: Slot } } };
 
-const logToConsole = (m: string) => console.error(`parley: ${m}`);
+const logToConsole = (m: string) => logEvent.error("handler_failed", { error: m });
 
 /** The access check of a server that verifies tokens itself. */
 export function verifyingAccess(config: Config): AccessCheck {
@@ -108,7 +111,12 @@ export function socketEvents(rooms: RoomService, connection: (ws: WSContext) => 
   const guard = guarded(log);
   return {
     onMessage: (e: MessageEvent, ws: WSContext) => guard(ws, () => rooms.receive(connection(ws), e.data)),
-    onClose: (_e: CloseEvent, ws: WSContext) => guard(ws, () => rooms.leave(connection(ws))),
+    onClose: (e: CloseEvent, ws: WSContext) =>
+      guard(ws, () => {
+        const conn = connection(ws);
+        closedByClient(conn, e.code);
+        rooms.leave(conn);
+      }),
     onError: (_e: Event, ws: WSContext) => guard(ws, () => rooms.leave(connection(ws))),
   };
 }
@@ -126,6 +134,15 @@ export function createApp(opts: AppOptions) {
   // Checks in the order of docs/protocol.md, each answering before any upgrade.
   app.get(
     "/rooms/:room/ws",
+    async (c, next) => {
+      await next();
+      // A refusal of an upgrade (a plain GET that asks why is not one): counted, and logged with its code.
+      const status = c.res.status;
+      if (status >= 400 && c.req.header("upgrade")?.toLowerCase() === "websocket") {
+        meter.count("upgrades_refused", { status });
+        logEvent.info("upgrade_refused", { status, room: c.req.param("room") });
+      }
+    },
     async (c, next) => {
       const address = clientAddress(c, config.trustProxy, () => opts.clientAddress(c));
       const asked = await checkSocketRequest(c, config, address, connectRate, access);

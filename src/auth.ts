@@ -15,6 +15,7 @@
  *
  * Runtime-agnostic: nothing here but `jose` (Web Crypto), `fetch`, `TextEncoder` and `URL`.
  */
+
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -27,6 +28,7 @@ import {
   jwtVerify,
 } from "jose";
 import type { Config } from "./config.ts";
+import { log } from "./log.ts";
 import { checkName, NAME_MAX } from "./protocol/constants.ts";
 
 export type Role = "member" | "moderator";
@@ -79,7 +81,7 @@ function gatedFetch(fetcher: (url: string, init: RequestInit) => Promise<Respons
   const failed = (why: string) => {
     failedAt = Date.now();
     // The URL is not printed (it may carry a key in its query); the variable's name says which it is.
-    console.error(`parley: fetching PARLEY_JWKS_URL failed (${why}); not trying again for a minute`);
+    log.warn("jwks_fetch_failed", { error: why });
   };
   return async (url, init) => {
     if (Date.now() - failedAt < JWKS_COOLDOWN_MS) throw new Error("the key set fetch failed less than a minute ago");

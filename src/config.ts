@@ -4,6 +4,7 @@
  */
 
 import type { JWK } from "jose";
+import { type LogFormat, type LogLevelName, logSettings } from "./log.ts";
 import { DEFAULTS, TYPING_INTERVAL_MS } from "./protocol/constants.ts";
 
 /** `PARLEY_AUTH`: whether access tokens are ignored (`off`), accepted, or needed to join and read. */
@@ -73,6 +74,11 @@ export interface Config {
   apiKey?: string;
   /** Webhooks: where every entry is delivered, the signing secret, and the first retry's delay. */
   webhook?: { url: string; secret: string; retryMs: number };
+  /** `PARLEY_LOG_LEVEL` and `PARLEY_LOG_FORMAT` (src/log.ts). */
+  logLevel: LogLevelName;
+  logFormat: LogFormat;
+  /** `PARLEY_METRICS_TOKEN`: the Bearer token `/metrics` asks for; without one it answers only on loopback. */
+  metricsToken?: string;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -114,6 +120,9 @@ export const ENV_NAMES = [
   "PARLEY_WEBHOOK_URL",
   "PARLEY_WEBHOOK_SECRET",
   "PARLEY_WEBHOOK_RETRY_MS",
+  "PARLEY_LOG_LEVEL",
+  "PARLEY_LOG_FORMAT",
+  "PARLEY_METRICS_TOKEN",
 ] as const;
 
 /** The default of `PARLEY_EDIT_WINDOW_MS`: 24 hours. */
@@ -293,7 +302,25 @@ export function loadConfig(env: Env): Config {
     editWindowMs: int(env, "PARLEY_EDIT_WINDOW_MS", EDIT_WINDOW_MS, 0),
     apiKey: apiKey(env),
     webhook: webhook(env),
+    ...logging(env),
+    metricsToken: metricsToken(env),
   };
+}
+
+/** `PARLEY_LOG_LEVEL` (error, warn, info, debug) and `PARLEY_LOG_FORMAT` (json, pretty). */
+function logging(env: Env): Pick<Config, "logLevel" | "logFormat"> {
+  const { level, format } = logSettings(env);
+  if (!level) throw new ConfigError("PARLEY_LOG_LEVEL must be error, warn, info or debug");
+  if (!format) throw new ConfigError("PARLEY_LOG_FORMAT must be json or pretty");
+  return { logLevel: level, logFormat: format };
+}
+
+/** `PARLEY_METRICS_TOKEN`: at least 16 characters, as for the API key. */
+function metricsToken(env: Env): string | undefined {
+  const token = env.PARLEY_METRICS_TOKEN?.trim();
+  if (!token) return undefined;
+  if (token.length < 16) throw new ConfigError("PARLEY_METRICS_TOKEN must be at least 16 characters");
+  return token;
 }
 
 /** `PARLEY_API_KEY`: at least 16 characters, since it is all that stands between the internet and the API. */

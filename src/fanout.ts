@@ -3,8 +3,10 @@
  * native publish where the runtime has one), and an entry in the form each protocol version reads.
  * Every frame is serialized once per version that is present, never once per member.
  */
+
 import type { Config } from "./config.ts";
 import type { Members } from "./members.ts";
+import { meter } from "./metrics.ts";
 import { CLOSE, type Entry } from "./protocol/index.ts";
 import type { Connection, SessionRecord } from "./session.ts";
 import { utf8Length } from "./text.ts";
@@ -65,6 +67,7 @@ export class Fanout {
   /** Send one already-serialized frame to every member, except the connections of `exceptUid`. */
   broadcast(frame: string, exceptUid?: string): void {
     if (this.publish && exceptUid === undefined) return this.publishTo(this.topics.all, frame);
+    meter.observe("broadcast_fanout", this.members.size);
     for (const member of this.members.all()) {
       if (member.uid !== exceptUid) this.send(member.conn, frame);
     }
@@ -88,10 +91,16 @@ export class Fanout {
    */
   private publishTo(topic: string, frame: string): void {
     (this.publish as Publish)(topic, frame);
+    meter.observe("broadcast_fanout", this.members.size);
     const bytes = utf8Length(frame);
     for (const { conn } of this.members.all()) {
-      if (conn.bufferedAmount() - bytes > this.config.maxQueueBytes) conn.close(CLOSE.tryAgainLater, "slow_reader");
+      if (conn.bufferedAmount() - bytes > this.config.maxQueueBytes) this.slowReader(conn);
     }
+  }
+
+  private slowReader(conn: Connection): void {
+    meter.count("slow_reader_closes");
+    conn.close(CLOSE.tryAgainLater, "slow_reader");
   }
 
   /** Send one frame to one connection, closing it first if it is too far behind. */
@@ -107,6 +116,6 @@ export class Fanout {
       // A socket that fails to take a frame is on its way out; its close event removes it.
       return;
     }
-    if (waiting > this.config.maxQueueBytes) conn.close(CLOSE.tryAgainLater, "slow_reader");
+    if (waiting > this.config.maxQueueBytes) this.slowReader(conn);
   }
 }

@@ -3,6 +3,7 @@
  * room creation, JSON errors, and the checks of a socket request in the contract's order (Host, room
  * and query, origin, connect rate). `createApp` and the Workers edge (`createEdgeApp`) both build on it.
  */
+
 import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
@@ -11,6 +12,7 @@ import type { Access, Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { randomHex } from "./ids.ts";
 import { addressGroup } from "./limits.ts";
+import { openapi } from "./openapi.gen.ts";
 import { pageAssets } from "./page/index.ts";
 import { checkName, type HttpError, ROOM_NAME, ROOM_NAME_RULE } from "./protocol/index.ts";
 import type { JoinRequest } from "./room.ts";
@@ -230,6 +232,8 @@ export function baseApp<E extends object>(config: Config, loopback: boolean, log
   app.get("/app.js", (c) => c.body(pageAssets.script, 200, { "content-type": "text/javascript; charset=utf-8" }));
   app.get("/app.css", (c) => c.body(pageAssets.style, 200, { "content-type": "text/css; charset=utf-8" }));
   app.get("/healthz", (c) => c.json({ ok: true }));
+  // The HTTP API's OpenAPI document, generated from its validators (scripts/contract.ts); always public.
+  app.get("/openapi.json", (c) => c.json(openapi));
   app.post("/api/rooms", (c) => c.json({ room: randomHex(16) }, 201));
 
   app.notFound((c) => httpError(c, 404, "not_found", "no such endpoint"));

@@ -8,6 +8,9 @@ import type { Context } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import { createApp } from "./app.ts";
 import { type Config, type Env, loadConfig } from "./config.ts";
+import { log, setupLogging } from "./log.ts";
+import { useMeter } from "./metrics.ts";
+import { mountMetrics, prometheus } from "./prometheus.ts";
 import type { Publish } from "./room.ts";
 import { Rooms } from "./rooms.ts";
 import { type SocketOps, socketConnections } from "./session.ts";
@@ -77,6 +80,7 @@ export interface ProcessServer {
 /** Configure, open the store, hold the rooms and serve the app for one process. */
 export function serveProcess<S extends object>(adapter: ProcessAdapter<S>): ProcessServer {
   const config = loadConfig(adapter.env);
+  setupLogging(config.logLevel, config.logFormat);
   // Nobody is connected to a process that starts: every guest's clock runs from now.
   // A turn's joins (a new user, a user back or away) share one commit at its end, as its says do.
   const store = new SqlStore(adapter.openSqlite(config.db, setImmediate), { nobodyConnected: true });
@@ -100,9 +104,19 @@ export function serveProcess<S extends object>(adapter: ProcessAdapter<S>): Proc
     connection: (ws) => connectionOf(runtime.socketOf(ws)),
     clientAddress: runtime.clientAddress,
   });
-  const listener = runtime.listen(app.fetch, (port) =>
-    console.log(listeningLine(adapter.name, config.listenAddress, port)),
-  );
+  const metrics = prometheus({
+    connections: () => rooms.connections,
+    users: () => rooms.users,
+    rooms: () => rooms.active,
+    webhookBacklog: () => (webhooks ? store.backlog() : 0),
+  });
+  useMeter(metrics.meter);
+  mountMetrics(app, config, metrics);
+  const listener = runtime.listen(app.fetch, (port) => {
+    // The listening line stays plain on stdout: tests, the bench and scripts read the port from it.
+    console.log(listeningLine(adapter.name, config.listenAddress, port));
+    log.info("listening", { runtime: adapter.name, address: config.listenAddress, port });
+  });
   const { ping, terminate } = runtime.ops;
   if (ping && terminate) sweep.start(ping, terminate);
   // Guests who never posted are forgotten within min(TTL, 60 s) of their TTL running out.
@@ -111,7 +125,7 @@ export function serveProcess<S extends object>(adapter: ProcessAdapter<S>): Proc
       try {
         rooms.forgetGuests(Date.now());
       } catch (err) {
-        console.error(`parley: could not forget guests: ${(err as Error).message}`);
+        log.error("guest_sweep_failed", { error: (err as Error).message });
       }
     },
     Math.min(config.guestTtlMs, 60_000),
@@ -120,6 +134,8 @@ export function serveProcess<S extends object>(adapter: ProcessAdapter<S>): Proc
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 2000) =>
     (stopping ??= (async () => {
+      log.info("stopping", { count: rooms.connections });
+      metrics.stop();
       sweep.stop();
       clearInterval(forget);
       webhooks?.stop();

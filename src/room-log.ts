@@ -4,10 +4,13 @@
  * room, so the room stays the single source of order: a message, an edit, a reaction and a ban are all
  * numbered, committed and sent the same way.
  */
+
 import { type Draft, LogRules, type RoomView } from "./actions.ts";
 import type { Config } from "./config.ts";
 import type { Fanout } from "./fanout.ts";
+import { log } from "./log.ts";
 import type { Members } from "./members.ts";
+import { meter } from "./metrics.ts";
 import { errorFrame } from "./outgoing.ts";
 import { CLOSE, type Entry, type Message, type User } from "./protocol/index.ts";
 import type { Connection } from "./session.ts";
@@ -125,6 +128,7 @@ export class RoomLog implements RoomView {
     const changes = this.changesOf(batch);
     changes.outbox = config.webhook !== undefined;
     this.pendingFolds.clear();
+    const started = performance.now();
     try {
       store.appendAll(
         room,
@@ -138,13 +142,16 @@ export class RoomLog implements RoomView {
         if (present) present.posted = false;
       }
       this.sanctioned = store.sanctions(room, this.o.now());
-      console.error(`parley: could not store ${batch.length} entries in room ${room}:`, (err as Error).message);
+      log.error("commit_failed", { room, count: batch.length, error: (err as Error).message });
       for (const { conn, entry } of batch) {
         fanout.send(conn, errorFrame("internal", "the entry could not be stored", entry.ref));
       }
       return;
     }
     this.seq = batch[batch.length - 1].entry.seq;
+    meter.observe("commit_seconds", (performance.now() - started) / 1000);
+    meter.observe("commit_batch_size", batch.length);
+    for (const { entry } of batch) meter.count("entries", { kind: entry.type });
     this.o.committed?.(room);
     for (const { conn, entry, draft } of batch) {
       fanout.entry(entry);

@@ -3,13 +3,16 @@
  * runtime-agnostic: it sees sockets only through `Connection` and storage only through `Store`, so the
  * same code runs in a Node/Deno/Bun process and inside a Durable Object.
  */
+
 import type { LogRules, Outcome, Refusal } from "./actions.ts";
 import type { Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { Fanout, type Publish } from "./fanout.ts";
 import { randomHex } from "./ids.ts";
 import { takeFrom } from "./limits.ts";
+import { log } from "./log.ts";
 import { Members } from "./members.ts";
+import { meter } from "./metrics.ts";
 import { errorFrame, LatestPage, welcomeFrame, withRef } from "./outgoing.ts";
 import { type Later, Presence } from "./presence.ts";
 import {
@@ -131,6 +134,11 @@ export class Room {
     return this.members.size;
   }
 
+  /** How many users are in the room. */
+  get userCount(): number {
+    return this.members.userCount;
+  }
+
   /** Users currently in the room, each once. */
   memberList(): User[] {
     return this.members.list();
@@ -196,6 +204,7 @@ export class Room {
     };
     this.fanout.send(conn, welcomeFrame(this.store, this.config, at, req, record, users));
     if (!present) this.presence.joined(userOf(record));
+    log.debug("joined", { room: this.name, uid: record.uid, cid, v: record.v });
     return true;
   }
 
@@ -295,6 +304,7 @@ export class Room {
     record.frames = bucket.tokens;
     record.framesAt = bucket.at;
     if (wait === 0) return false;
+    meter.count("rate_limited");
     this.commit();
     if (now - record.limitedAt >= 1000) {
       record.limitedAt = now;
@@ -309,6 +319,7 @@ export class Room {
   private limited(conn: Connection, record: SessionRecord, now: number, ref: string | undefined): boolean {
     const wait = takeToken(record, now, this.config);
     if (wait > 0) {
+      meter.count("rate_limited");
       this.reject(conn, record, now, "rate_limited", "slow down", ref, wait);
       return true;
     }
@@ -429,6 +440,8 @@ export class Room {
   ): void {
     // An error answers a later frame than the entries still pending: those go first.
     this.commit();
+    meter.count("frames_rejected", { code });
+    log.debug("frame_rejected", { room: this.name, uid: record.uid, code });
     this.fanout.send(conn, errorFrame(code, message, ref, retryAfterMs));
     const over = strike(record, now, this.config);
     conn.save(record);

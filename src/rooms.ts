@@ -252,9 +252,23 @@ export class Rooms implements RoomService {
     return this.store.forgetGuests(now - this.config.guestTtlMs);
   }
 
-  /** Rooms held in memory now (for tests and health). */
+  /** Rooms held in memory now (for tests, health and metrics). */
   get active(): number {
     return this.rooms.size;
+  }
+
+  /** Open connections in every room. */
+  get connections(): number {
+    let n = 0;
+    for (const room of this.rooms.values()) n += room.size;
+    return n;
+  }
+
+  /** Users in every room (a user counts once per room they are in). */
+  get users(): number {
+    let n = 0;
+    for (const room of this.rooms.values()) n += room.userCount;
+    return n;
   }
 
   /** Close every socket with 1001 so clients know to resume elsewhere or later. */

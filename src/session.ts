@@ -5,7 +5,10 @@
  * event, and a hibernating Durable Object forgets everything but the socket's attachment. So every
  * runtime keeps the record with the socket itself, and the room can be rebuilt from the records alone.
  */
+
 import type { Config } from "./config.ts";
+import { log } from "./log.ts";
+import { meter } from "./metrics.ts";
 import type { User } from "./protocol/index.ts";
 
 /** Per-connection state; JSON-serializable and well under 2 KB. */
@@ -154,6 +157,8 @@ export interface SocketOps<S> {
 
 class SocketConnection<S> implements Connection {
   private record: SessionRecord | undefined;
+  /** The server closed it: its close event is not the client's doing. */
+  closedByServer = false;
   constructor(
     private readonly socket: S,
     private readonly ops: SocketOps<S>,
@@ -163,7 +168,12 @@ class SocketConnection<S> implements Connection {
     if (this.ops.isOpen(this.socket)) this.ops.send(this.socket, frame);
   }
   close(code: number, reason: string): void {
-    if (this.ops.isOpen(this.socket)) this.ops.close(this.socket, code, reason);
+    if (!this.ops.isOpen(this.socket)) return;
+    this.closedByServer = true;
+    meter.count("closes", { code, reason });
+    const r = this.record;
+    log.info("closed", { code, reason, room: r?.room, uid: r?.uid, cid: r?.cid });
+    this.ops.close(this.socket, code, reason);
   }
   bufferedAmount(): number {
     return this.ops.bufferedAmount(this.socket);
@@ -178,6 +188,14 @@ class SocketConnection<S> implements Connection {
     const { subscribe } = this.ops;
     return subscribe && ((topic) => subscribe(this.socket, topic));
   }
+}
+
+/** Count and log a close the client made (its reason is the client's text, so it is not kept). */
+export function closedByClient(conn: Connection, code: number): void {
+  if (conn instanceof SocketConnection && conn.closedByServer) return;
+  meter.count("closes", { code, reason: "client" });
+  const r = conn.load();
+  log.debug("closed", { code, reason: "client", room: r?.room, uid: r?.uid, cid: r?.cid });
 }
 
 /**

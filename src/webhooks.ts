@@ -7,6 +7,8 @@
  * endpoint never delays a message. A process schedules retries with timers; a Durable Object with its
  * alarm (which does not keep it awake).
  */
+import { log } from "./log.ts";
+import { meter } from "./metrics.ts";
 import type { Store } from "./store/store.ts";
 
 /** Entries in one delivery, at most. */
@@ -57,7 +59,6 @@ export class Deliverer {
     private readonly config: WebhookConfig,
     // Called as a plain function: workerd's fetch throws "Illegal invocation" when called as a method.
     private readonly fetcher: (url: string, init: RequestInit) => Promise<Response> = (url, init) => fetch(url, init),
-    private readonly log: (m: string) => void = (m) => console.error(`parley: ${m}`),
   ) {}
 
   /**
@@ -81,6 +82,7 @@ export class Deliverer {
           return backoff(this.config.retryMs, attempt);
         }
         this.attempts.delete(room);
+        meter.count("webhook_deliveries");
         this.store.delivered(room, entries[entries.length - 1].seq);
       }
     } finally {
@@ -107,11 +109,12 @@ export class Deliverer {
       });
       await res.body?.cancel();
       if (res.ok) return true;
-      this.log(`webhook for room ${room} answered ${res.status}; retrying`);
+      log.warn("webhook_failed", { room, status: res.status });
     } catch (err) {
       // The URL is configuration, not a secret, but a receiver's error text is not ours to log.
-      this.log(`webhook for room ${room} failed (${(err as Error).name}); retrying`);
+      log.warn("webhook_failed", { room, error: (err as Error).name });
     }
+    meter.count("webhook_failures");
     return false;
   }
 }

@@ -59,7 +59,7 @@ export class ParleyClient extends EntryCalls {
    */
   readonly members = new Map<string, User>();
   /** How many users are in the room, whether or not `members` lists them all. */
-  memberCount = 0;
+  memberCount: number = 0;
   /** Where the welcome's member list stopped, when it was not everyone (v2, a big room). */
   private membersNext?: number;
   /** The last `seq` delivered, and the epoch it belongs to. */

@@ -39,16 +39,18 @@ export const CLOSE_STOPS: readonly number[] = [CLOSE.normal, CLOSE.unsupportedDa
 export const CLOSE_BACKS_OFF: readonly number[] = [CLOSE.internal, CLOSE.tryAgainLater];
 
 /** Error codes of `error` frames. */
-export type ErrorCode =
-  | "bad_json"
-  | "bad_frame"
-  | "too_long"
-  | "bad_name"
-  | "rate_limited"
-  | "internal"
-  | "forbidden"
-  | "not_found"
-  | "muted";
+export const ERROR_CODES = [
+  "bad_json",
+  "bad_frame",
+  "too_long",
+  "bad_name",
+  "rate_limited",
+  "internal",
+  "forbidden",
+  "not_found",
+  "muted",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Emoji in a reaction: 1–16 code points. */
 export const EMOJI_MAX_CODE_POINTS = 16;

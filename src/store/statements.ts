@@ -2,6 +2,7 @@
  * A SqlDriver over the prepared-statement API that better-sqlite3, node:sqlite and bun:sqlite share.
  * The adapters open the database with their runtime's module and hand it here.
  */
+import { log } from "../log.ts";
 import type { SqlDriver, SqlValue } from "./driver.ts";
 
 interface Statement {
@@ -50,7 +51,7 @@ export function statementDriver(db: StatementDatabase, deferCommits?: Defer): Sq
     } catch (err) {
       // Nothing awaits this commit to answer: what it held (users of joins already welcomed) is lost,
       // which costs those users a new id when they come back; the server goes on.
-      console.error(`parley: a deferred commit failed: ${(err as Error).message}`);
+      log.error("deferred_commit_failed", { error: (err as Error).message });
       try {
         db.exec("ROLLBACK");
       } catch {

@@ -102,6 +102,8 @@ export interface Store {
   delivered(room: string, seq: number): void;
   /** Rooms with entries waiting for delivery (after a restart). */
   roomsUndelivered(): string[];
+  /** How many entries wait for their webhook delivery, in every room. */
+  backlog(): number;
   close(): void;
 }
 
@@ -372,6 +374,10 @@ export class SqlStore implements Store {
     const [first] = this.db.all<{ seq: number | null }>("SELECT min(seq) AS seq FROM outbox WHERE room = ?", room);
     if (first?.seq == null) return [];
     return entriesBetween(this.db, room, first.seq - 1, Number.MAX_SAFE_INTEGER, limit, "ASC");
+  }
+
+  backlog(): number {
+    return this.db.all<{ n: number }>("SELECT count(*) AS n FROM outbox")[0]?.n ?? 0;
   }
 
   delivered(room: string, seq: number): void {

@@ -9,9 +9,11 @@ import net from "node:net";
 import { after, afterEach, before, describe } from "node:test";
 import { Client, type ClientOptions, type Frame, join, refusedStatus, terminateAll } from "../helpers/client.ts";
 import { freshRoom, fromAddress, nextAddress, say } from "../helpers/fixtures.ts";
+import { seenFrames } from "../helpers/frame-check.ts";
 import { idleTimeoutMs, type Runtime, testsWithTimeout } from "../helpers/runtimes.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 import { conformanceApi } from "./api.ts";
+import { conformanceOperate } from "./operate.ts";
 import { conformanceV2 } from "./v2.ts";
 
 const IDLE_MS = 3000;
@@ -57,6 +59,8 @@ async function sayPaced(client: Client, count: number, prefix = "m"): Promise<Fr
 /** Register the whole suite for one runtime. */
 export function conformance(runtime: Runtime): void {
   const it = testsWithTimeout(60_000);
+  // Every frame this run's clients receive is checked against its schema (the "contract" test, last).
+  seenFrames.enabled = true;
   const idleMs = idleTimeoutMs(runtime, IDLE_MS);
 
   const start = async (env: Record<string, string>) => startServer(await runtime.command(env), env);
@@ -965,5 +969,16 @@ export function conformance(runtime: Runtime): void {
 
     conformanceV2(runtime);
     conformanceApi(runtime);
+    conformanceOperate(runtime);
+
+    describe("contract", () => {
+      it("every server frame seen in this run validates against its JSON Schema (docs/schema/server, with ajv)", async () => {
+        assert.deepEqual(seenFrames.failures, []);
+        const kinds = ["welcome", "message", "ack", "joined", "left", "renamed", "typing", "history", "pong", "error"];
+        for (const type of [...kinds, "edited", "deleted", "reacted", "moderated"]) {
+          assert.ok((seenFrames.counts.get(type) ?? 0) > 0, `a ${type} frame was seen and checked`);
+        }
+      });
+    });
   });
 }

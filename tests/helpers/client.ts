@@ -2,6 +2,7 @@
  * A small test client over `ws`: it records every frame and close, and waits for the ones a test expects.
  */
 import WebSocket from "ws";
+import { checkFrame } from "./frame-check.ts";
 
 export type Frame = Record<string, unknown> & { type: string };
 
@@ -49,7 +50,9 @@ export class Client {
       localAddress: opts.localAddress,
     });
     this.ws.on("message", (data, isBinary) => {
-      this.frames.push(isBinary ? { type: "<binary>" } : JSON.parse(data.toString()));
+      const frame = isBinary ? { type: "<binary>" } : JSON.parse(data.toString());
+      checkFrame(frame);
+      this.frames.push(frame);
       this.wake();
     });
     openClients.add(this);

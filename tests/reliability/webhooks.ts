@@ -29,7 +29,7 @@ const TOLERANCE_SEC = 300;
 const MAX_BATCH = 100;
 /** Parley gives up on a delivery after 10 s; a second request of a room before that means two in flight. */
 const DELIVERY_TIMEOUT_MS = 10_000;
-const WOKE = /parley: room woke from hibernation with (\d+) sockets/g;
+const WOKE = /"event":"woke_from_hibernation","count":(\d+)/g;
 
 type Decision = "ok" | "fail" | "hold";
 

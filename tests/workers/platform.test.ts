@@ -14,7 +14,7 @@ import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 import { signToken, TEST_JWT_SECRET } from "../helpers/tokens.ts";
 import { eventually, sleep, within } from "../helpers/wait.ts";
 
-const WOKE = /parley: room woke from hibernation with (\d+) sockets/g;
+const WOKE = /"event":"woke_from_hibernation","count":(\d+)/g;
 // wrangler dev evicts an idle object after about 10 s (../shared/PITFALLS.md); leave it room to do so.
 const QUIET_MS = 15_000;
 

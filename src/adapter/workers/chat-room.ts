@@ -11,11 +11,13 @@ import type { WSContext } from "hono/ws";
 import { createApp, identityFromEdge, selectProtocol, socketEvents } from "../../app.ts";
 import { loadConfig } from "../../config.ts";
 import { addressGroup } from "../../limits.ts";
+import { log } from "../../log.ts";
 import { Rooms } from "../../rooms.ts";
 import { type Connection, DURABLE_FIELDS, type SessionRecord } from "../../session.ts";
 import { type SqlDriver, SqlStore } from "../../store/store.ts";
 import { Deliverer } from "../../webhooks.ts";
 import { durableWebSocket } from "./do-websocket.ts";
+import { type AnalyticsDataset, workersTelemetry } from "./telemetry.ts";
 import { varsOf } from "./vars.ts";
 
 const groupTag = (group: string) => `ip:${group}`;
@@ -85,6 +87,7 @@ export class ChatRoom extends DurableObject {
     super(ctx, env);
     // On Workers the address is always Cloudflare's; no proxy header is trusted.
     const config = { ...loadConfig(varsOf(env)), trustProxy: 0 };
+    workersTelemetry(config, (env as { PARLEY_ANALYTICS?: AnalyticsDataset }).PARLEY_ANALYTICS);
     // The object's id makes its epochs its own without a write: naming a room stores nothing.
     const store = new SqlStore(durableSql(ctx.storage), { salt: ctx.id.toString() });
     const rooms = new Rooms(store, config, {
@@ -130,7 +133,7 @@ export class ChatRoom extends DurableObject {
     const kept = ctx.getWebSockets();
     for (const ws of kept) rooms.restore(durableConnection(ws));
     // One line per wake-up, so an operator (and the eviction test) can see hibernation happen.
-    if (kept.length > 0) console.log(`parley: room woke from hibernation with ${kept.length} sockets`);
+    if (kept.length > 0) log.info("woke_from_hibernation", { count: kept.length });
     // The exact frame {"type":"ping"} is answered by the platform without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
   }

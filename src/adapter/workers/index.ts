@@ -6,7 +6,9 @@
  */
 import { createEdgeApp } from "../../app.ts";
 import { ConfigError, loadConfig } from "../../config.ts";
+import { log } from "../../log.ts";
 import type { ConnectLimiter } from "./connect-limiter.ts";
+import { type AnalyticsDataset, workersTelemetry } from "./telemetry.ts";
 import { varsOf } from "./vars.ts";
 
 export { ChatRoom } from "./chat-room.ts";
@@ -15,6 +17,8 @@ export { ConnectLimiter } from "./connect-limiter.ts";
 interface Bindings {
   ROOMS: DurableObjectNamespace;
   LIMITER: DurableObjectNamespace<ConnectLimiter>;
+  /** Optional: a Workers Analytics Engine dataset for the counts (src/adapter/workers/telemetry.ts). */
+  PARLEY_ANALYTICS?: AnalyticsDataset;
 }
 
 // Built on the first request: the env (and so the configuration) is fixed for the life of a deploy.
@@ -23,18 +27,22 @@ let app: ReturnType<typeof createEdgeApp> | undefined;
 export default {
   fetch(request, env, ctx) {
     try {
-      app ??= createEdgeApp({
-        config: loadConfig(varsOf(env)),
-        // Cloudflare sets it on every request from the internet; a request without it is refused.
-        clientAddress: (c) => c.req.header("cf-connecting-ip") || undefined,
-        connectRate: (group) => env.LIMITER.get(env.LIMITER.idFromName(group)).take(),
-        // idFromName: the same room name always reaches the same object, wherever Cloudflare placed it.
-        forward: (room, req) => env.ROOMS.get(env.ROOMS.idFromName(room)).fetch(req),
-      });
+      if (!app) {
+        const config = loadConfig(varsOf(env));
+        workersTelemetry(config, env.PARLEY_ANALYTICS);
+        app = createEdgeApp({
+          config,
+          // Cloudflare sets it on every request from the internet; a request without it is refused.
+          clientAddress: (c) => c.req.header("cf-connecting-ip") || undefined,
+          connectRate: (group) => env.LIMITER.get(env.LIMITER.idFromName(group)).take(),
+          // idFromName: the same room name always reaches the same object, wherever Cloudflare placed it.
+          forward: (room, req) => env.ROOMS.get(env.ROOMS.idFromName(room)).fetch(req),
+        });
+      }
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       // A process refuses to start on a bad variable; a Worker has no start, so every request says so.
-      console.error(`parley: ${err.message}`);
+      log.error("config_invalid", { error: err.message });
       const error = { code: "internal", message: "the server is misconfigured; its log names the variable" };
       return Response.json({ error }, { status: 500 });
     }
