@@ -2,7 +2,6 @@
  * The one Hono app: page, health, the chat socket and the room API. Every runtime builds it with
  * `createApp`, passing its own `upgradeWebSocket`; nothing here touches a runtime API.
  */
-
 import type { Context, Hono } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import * as v from "valibot";

@@ -15,7 +15,6 @@
  *
  * Runtime-agnostic: nothing here but `jose` (Web Crypto), `fetch`, `TextEncoder` and `URL`.
  */
-
 import {
   createLocalJWKSet,
   createRemoteJWKSet,

@@ -3,7 +3,6 @@
  * native publish where the runtime has one), and an entry in the form each protocol version reads.
  * Every frame is serialized once per version that is present, never once per member.
  */
-
 import type { Config } from "./config.ts";
 import type { Members } from "./members.ts";
 import { meter } from "./metrics.ts";

@@ -3,7 +3,6 @@
  * room creation, JSON errors, and the checks of a socket request in the contract's order (Host, room
  * and query, origin, connect rate). `createApp` and the Workers edge (`createEdgeApp`) both build on it.
  */
-
 import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";

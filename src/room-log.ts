@@ -4,7 +4,6 @@
  * room, so the room stays the single source of order: a message, an edit, a reaction and a ban are all
  * numbered, committed and sent the same way.
  */
-
 import { type Draft, LogRules, type RoomView } from "./actions.ts";
 import type { Config } from "./config.ts";
 import type { Fanout } from "./fanout.ts";

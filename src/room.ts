@@ -3,7 +3,6 @@
  * runtime-agnostic: it sees sockets only through `Connection` and storage only through `Store`, so the
  * same code runs in a Node/Deno/Bun process and inside a Durable Object.
  */
-
 import type { LogRules, Outcome, Refusal } from "./actions.ts";
 import type { Identity } from "./auth.ts";
 import type { Config } from "./config.ts";

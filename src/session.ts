@@ -5,7 +5,6 @@
  * event, and a hibernating Durable Object forgets everything but the socket's attachment. So every
  * runtime keeps the record with the socket itself, and the room can be rebuilt from the records alone.
  */
-
 import type { Config } from "./config.ts";
 import { log } from "./log.ts";
 import { meter } from "./metrics.ts";
@@ -87,6 +86,8 @@ export interface Connection {
   save(record: SessionRecord): void;
   /** Receive what is published to `topic`, where the host publishes natively (Bun). */
   subscribe?(topic: string): void;
+  /** Whether the server closed it, so that its close event is not counted as the client's. */
+  closedByServer?(): boolean;
 }
 
 /** A joining connection's record: its buckets full, no strikes yet. */
@@ -157,8 +158,7 @@ export interface SocketOps<S> {
 
 class SocketConnection<S> implements Connection {
   private record: SessionRecord | undefined;
-  /** The server closed it: its close event is not the client's doing. */
-  closedByServer = false;
+  private serverClosed = false;
   constructor(
     private readonly socket: S,
     private readonly ops: SocketOps<S>,
@@ -169,11 +169,12 @@ class SocketConnection<S> implements Connection {
   }
   close(code: number, reason: string): void {
     if (!this.ops.isOpen(this.socket)) return;
-    this.closedByServer = true;
-    meter.count("closes", { code, reason });
-    const r = this.record;
-    log.info("closed", { code, reason, room: r?.room, uid: r?.uid, cid: r?.cid });
+    this.serverClosed = true;
+    closedByServer(this.record, code, reason);
     this.ops.close(this.socket, code, reason);
+  }
+  closedByServer(): boolean {
+    return this.serverClosed;
   }
   bufferedAmount(): number {
     return this.ops.bufferedAmount(this.socket);
@@ -190,9 +191,15 @@ class SocketConnection<S> implements Connection {
   }
 }
 
+/** Count and log a close the server makes, with its code and reason. */
+export function closedByServer(record: SessionRecord | undefined, code: number, reason: string): void {
+  meter.count("closes", { code, reason });
+  log.info("closed", { code, reason, room: record?.room, uid: record?.uid, cid: record?.cid });
+}
+
 /** Count and log a close the client made (its reason is the client's text, so it is not kept). */
 export function closedByClient(conn: Connection, code: number): void {
-  if (conn instanceof SocketConnection && conn.closedByServer) return;
+  if (conn.closedByServer?.()) return;
   meter.count("closes", { code, reason: "client" });
   const r = conn.load();
   log.debug("closed", { code, reason: "client", room: r?.room, uid: r?.uid, cid: r?.cid });

@@ -58,7 +58,9 @@ describe("parley-chat, packed and installed", () => {
     env = { PORT: String(await freePort()), PARLEY_DB: join(dir, "parley.db") };
     server = await startServer(await runtimes.node.command(env), env);
   });
+  const spawned: ChildProcess[] = [];
   after(async () => {
+    for (const proc of spawned) proc.kill("SIGKILL");
     terminateAll();
     await server?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -110,11 +112,18 @@ describe("parley-chat, packed and installed", () => {
     used(run(join(root, "node_modules", ".bin", "bun"), ["use.mjs", server.url, freshRoom("pkg"), "bun"]), "bun");
   });
 
-  const cli = (args: string[]) =>
-    spawn(process.execPath, [join(app, "node_modules", ".bin", "parley-chat"), "chat", server.url, ...args], {
-      cwd: app,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+  const cli = (args: string[]) => {
+    const proc = spawn(
+      process.execPath,
+      [join(app, "node_modules", ".bin", "parley-chat"), "chat", server.url, ...args],
+      {
+        cwd: app,
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
+    spawned.push(proc);
+    return proc;
+  };
   const exitOf = (proc: ChildProcess) =>
     new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
 
@@ -150,10 +159,12 @@ describe("parley-chat, packed and installed", () => {
     await shows("* bob joined");
     bob.client.send({ type: "typing" });
     await shows("* bob is typing…");
-    bob.client.send({ type: "say", text: "hi \u001b[31mred\u0007", ref: "b1" });
-    await shows("bob: hi \ufffd[31mred\ufffd");
+    // The server refuses escape sequences in a text, but a line break is a text's own: shown, it could
+    // fake a line from someone else, so it is replaced too.
+    bob.client.send({ type: "say", text: "hi\nada: a line ada never wrote\rX", ref: "b1" });
+    await shows("bob: hi\ufffdada: a line ada never wrote\ufffdX");
     proc.stdin?.write("hello bob\n");
-    assert.equal((await bob.client.next("message")).text, "hi \u001b[31mred\u0007");
+    assert.equal((await bob.client.next("message")).text, "hi\nada: a line ada never wrote\rX");
     assert.equal((await bob.client.next("message")).text, "hello bob");
     proc.stdin?.write("/rename ada2\n");
     assert.equal(((await bob.client.next("renamed")).user as Frame).name, "ada2");

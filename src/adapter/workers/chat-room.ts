@@ -13,7 +13,7 @@ import { loadConfig } from "../../config.ts";
 import { addressGroup } from "../../limits.ts";
 import { log } from "../../log.ts";
 import { Rooms } from "../../rooms.ts";
-import { type Connection, DURABLE_FIELDS, type SessionRecord } from "../../session.ts";
+import { type Connection, closedByServer, DURABLE_FIELDS, type SessionRecord } from "../../session.ts";
 import { type SqlDriver, SqlStore } from "../../store/store.ts";
 import { Deliverer } from "../../webhooks.ts";
 import { durableWebSocket } from "./do-websocket.ts";
@@ -44,10 +44,20 @@ const attached = new WeakMap<WebSocket, SessionRecord[keyof SessionRecord][]>();
 const durableChanged = (record: SessionRecord, last: SessionRecord[keyof SessionRecord][] | undefined) =>
   !last || DURABLE_FIELDS.some((field, i) => record[field] !== last[i]);
 
+// Sockets this object closed, so that their close event is not counted as the client's (lost with a
+// hibernation, when such a close is counted twice: once by the server, once as the client's).
+const closedHere = new WeakSet<WebSocket>();
+
 function durableConnection(raw: WebSocket): Connection {
   return {
     send: (frame) => raw.readyState === WebSocket.OPEN && raw.send(frame),
-    close: (code, reason) => raw.readyState === WebSocket.OPEN && raw.close(code, reason),
+    close(code, reason) {
+      if (raw.readyState !== WebSocket.OPEN) return;
+      closedHere.add(raw);
+      closedByServer(this.load(), code, reason);
+      raw.close(code, reason);
+    },
+    closedByServer: () => closedHere.has(raw),
     // A Durable Object's sockets expose no queue; the runtime owns it (docs/protocol.md, Workers).
     bufferedAmount: () => 0,
     load() {
