@@ -59,22 +59,23 @@ export function statementDriver(db: StatementDatabase, deferCommits?: Defer): Sq
       }
     }
   };
-  /** Run `fn` inside the open transaction as a unit: a savepoint, undone alone if `fn` throws. */
-  const unit = <T>(fn: () => T): T => {
+  /** Run `fn` after `open`, then `done`; if it throws, `undo` and throw again. Calls inside it nest. */
+  const around = <T>(fn: () => T, open: string, done: string, undo: string): T => {
+    db.exec(open);
     depth++;
-    db.exec("SAVEPOINT unit");
     try {
       const out = fn();
-      db.exec("RELEASE unit");
+      db.exec(done);
       return out;
     } catch (err) {
-      db.exec("ROLLBACK TO unit");
-      db.exec("RELEASE unit");
+      db.exec(undo);
       throw err;
     } finally {
       depth--;
     }
   };
+  /** Run `fn` inside the open transaction as a unit: a savepoint, undone alone if `fn` throws. */
+  const unit = <T>(fn: () => T): T => around(fn, "SAVEPOINT unit", "RELEASE unit", "ROLLBACK TO unit; RELEASE unit;");
   return {
     exec: (sql) => void db.exec(sql),
     run: (sql, ...params) => void prepared(sql).run(...params),
@@ -91,18 +92,7 @@ export function statementDriver(db: StatementDatabase, deferCommits?: Defer): Sq
           endTurn();
         }
       }
-      db.exec("BEGIN IMMEDIATE");
-      depth++;
-      try {
-        const out = fn();
-        db.exec("COMMIT");
-        return out;
-      } catch (err) {
-        db.exec("ROLLBACK");
-        throw err;
-      } finally {
-        depth--;
-      }
+      return around(fn, "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK");
     },
     inTurn<T>(fn: () => T): T {
       if (!deferCommits) return this.transaction(fn);

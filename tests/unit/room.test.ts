@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { type Config, loadConfig } from "../../src/config.ts";
+import { setupLogging } from "../../src/log.ts";
 import type { Message, ServerFrame, WelcomeFrame } from "../../src/protocol/index.ts";
 import { type Defer, type JoinRequest, type Publish, Room } from "../../src/room.ts";
 import { Rooms } from "../../src/rooms.ts";
@@ -568,9 +569,14 @@ describe("Room: limits", () => {
     const { room, join, send, store } = setup();
     const [a, b] = twoMembers(join);
     const restore = failCommits(store);
-    const logged = t.mock.method(console, "error", () => {});
+    const logged: string[] = [];
+    setupLogging("error", "json", (line) => logged.push(line));
+    t.after(() => setupLogging("info", "json", () => {}));
     send(a, { type: "say", text: "lost", ref: "r1" });
-    assert.equal(logged.mock.callCount(), 1);
+    assert.deepEqual(
+      logged.map((l) => JSON.parse(l).event),
+      ["commit_failed"],
+    );
     const frames = a.take();
     assert.equal(frames.length, 1);
     assert.equal(frames[0].type === "error" && frames[0].code, "internal");
