@@ -8,7 +8,7 @@ import { createEdgeApp } from "../../app.ts";
 import { ConfigError, loadConfig } from "../../config.ts";
 import { log } from "../../log.ts";
 import type { ConnectLimiter } from "./connect-limiter.ts";
-import { type AnalyticsDataset, workersTelemetry } from "./telemetry.ts";
+import { type AnalyticsDataset, workersLogging, workersTelemetry } from "./telemetry.ts";
 import { varsOf } from "./vars.ts";
 
 export { ChatRoom } from "./chat-room.ts";
@@ -42,6 +42,7 @@ export default {
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       // A process refuses to start on a bad variable; a Worker has no start, so every request says so.
+      workersLogging();
       log.error("config_invalid", { error: err.message });
       const error = { code: "internal", message: "the server is misconfigured; its log names the variable" };
       return Response.json({ error }, { status: 500 });

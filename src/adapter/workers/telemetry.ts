@@ -13,12 +13,20 @@ export interface AnalyticsDataset {
 }
 
 let done = false;
+let logging = false;
+
+/** Log as `config` says, or at the defaults (a configuration that failed to load still logs why). */
+export function workersLogging(config?: Pick<Config, "logLevel" | "logFormat">): void {
+  if (logging) return;
+  logging = true;
+  setupLogging(config?.logLevel ?? "info", config?.logFormat ?? "json", (line) => console.log(line.replace(/\n$/, "")));
+}
 
 /** Set up logging and the meter once per isolate (every object and the entry Worker in it share them). */
 export function workersTelemetry(config: Config, analytics?: AnalyticsDataset): void {
   if (done) return;
   done = true;
-  setupLogging(config.logLevel, config.logFormat, (line) => console.log(line.replace(/\n$/, "")));
+  workersLogging(config);
   useMeter(
     tallyMeter((counts: Tally) => {
       log.info("metrics", { counts });
