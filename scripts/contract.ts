@@ -8,8 +8,7 @@
  */
 import { toJsonSchema } from "@valibot/to-json-schema";
 import type * as v from "valibot";
-import { EntriesQuery, ModerationBody, PostBody } from "../src/api.ts";
-import { PageQuery } from "../src/http.ts";
+import { EntriesQuery, ModerationBody, PageQuery, PostBody } from "../src/api-schemas.ts";
 import { SUBPROTOCOL, SUBPROTOCOL_V2 } from "../src/protocol/constants.ts";
 import { ClientFrame } from "../src/protocol/schema.ts";
 import { SERVER_FRAMES, UserSchema } from "../src/protocol/server-schema.ts";

@@ -7,9 +7,10 @@
  */
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
+import { decimal, EntriesQuery, ModerationBody, PostBody } from "./api-schemas.ts";
 import type { Config } from "./config.ts";
 import { httpError, roomOf } from "./http.ts";
-import { checkName, checkText, NAME_MAX, REASON_MAX, SANCTION_MINUTES_MAX } from "./protocol/index.ts";
+import { checkName, checkText, NAME_MAX } from "./protocol/index.ts";
 import type { ApiAnswer, RoomService } from "./rooms.ts";
 
 /** Equal strings, compared in time that does not depend on where they first differ. */
@@ -27,37 +28,6 @@ export function hasApiKey(c: Context, config: Config): boolean {
   const bearer = /^Bearer (.+)$/i.exec(header)?.[1] ?? "";
   return config.apiKey !== undefined && constantTimeEqual(bearer, config.apiKey);
 }
-
-const seqNumber = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER));
-const name = v.pipe(v.string(), v.maxLength(64));
-/** The body of `POST /api/rooms/:room/messages` (also the OpenAPI document's, scripts/contract.ts). */
-export const PostBody = v.object({
-  text: v.string(),
-  from: v.object({ name, sub: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(64))) }),
-  ref: v.optional(v.pipe(v.string(), v.maxLength(64))),
-  replyTo: v.optional(seqNumber),
-});
-/** The body of `POST /api/rooms/:room/moderation`. */
-export const ModerationBody = v.pipe(
-  v.object({
-    action: v.picklist(["kick", "ban", "unban", "mute", "unmute"]),
-    user: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(64))),
-    sub: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(64))),
-    minutes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(SANCTION_MINUTES_MAX))),
-    reason: v.optional(v.pipe(v.string(), v.maxLength(REASON_MAX))),
-  }),
-  v.check((b) => (b.user === undefined) !== (b.sub === undefined), "exactly one of user and sub"),
-  v.check((b) => b.action !== "mute" || b.minutes !== undefined, "minutes is required for mute"),
-  // As for the socket's `ban` frame: a ban lasts 1 minute to a year, or (no minutes) until lifted.
-  v.check((b) => b.action !== "ban" || b.minutes === undefined || b.minutes >= 1, "a ban's minutes are 1 to 525600"),
-);
-const decimal = (min: number, max: number) =>
-  v.pipe(v.string(), v.regex(/^\d{1,16}$/), v.transform(Number), v.minValue(min), v.maxValue(max));
-/** The query of `GET /api/rooms/:room/entries`. */
-export const EntriesQuery = v.object({
-  after: v.optional(decimal(0, Number.MAX_SAFE_INTEGER)),
-  limit: v.optional(decimal(1, 1000)),
-});
 
 /** The body as JSON validated by `schema`, or the 400 to answer. */
 async function body<S extends v.GenericSchema>(c: Context, schema: S): Promise<v.InferOutput<S> | Response> {

@@ -6,6 +6,7 @@ import type { Context, Hono } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import * as v from "valibot";
 import { guard, hasApiKey, mountApi } from "./api.ts";
+import { PageQuery } from "./api-schemas.ts";
 import { type Access, checkAccess, createVerifier, type Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
 import {
@@ -15,7 +16,6 @@ import {
   clientAddress,
   httpError,
   isLoopback,
-  PageQuery,
   roomOf,
   tooMany,
 } from "./http.ts";

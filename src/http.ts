@@ -30,11 +30,6 @@ const UpgradeQuery = v.object({
   since: v.optional(decimal(Number.MAX_SAFE_INTEGER)),
   epoch: v.optional(v.pipe(v.string(), v.maxLength(64))),
 });
-/** `?before=&limit=` of a history read. */
-export const PageQuery = v.object({
-  before: v.optional(decimal(Number.MAX_SAFE_INTEGER)),
-  limit: v.optional(v.pipe(decimal(100), v.minValue(1))),
-});
 
 /** Whether a browser page of `origin` may open a socket on the server its `Host` header names. */
 export function originAllowed(origin: string | undefined, hostHeader: string | undefined, allowed: string[]): boolean {
