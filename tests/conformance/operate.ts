@@ -33,6 +33,7 @@ export function conformanceOperate(runtime: Runtime): void {
   describe("operating: metrics and logs", () => {
     before(async () => {
       const env = {
+        PARLEY_DB: ":memory:",
         PARLEY_LOG_LEVEL: "debug",
         PARLEY_API_KEY: API_KEY,
         PARLEY_JWT_SECRET: TEST_JWT_SECRET,

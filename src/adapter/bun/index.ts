@@ -3,6 +3,8 @@
  * options; its own `maxPayloadLength` refuses an oversize frame with 1009 while reading it.
  */
 import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Server, ServerWebSocket } from "bun";
 import { getConnInfo, websocket } from "hono/bun";
 import { defineWebSocketHelper, type WSEvents } from "hono/ws";
@@ -31,7 +33,11 @@ const bunIdleSeconds = (ms: number) => Math.min(960, Math.ceil(ms / 1000));
 serveProcess<SocketData>({
   name: "bun",
   env: process.env,
-  openSqlite: (path, deferCommits) => statementDriver(new Database(path, { create: true }), deferCommits),
+  openSqlite(path, deferCommits) {
+    // As on Node: the default ./data/parley.db works in a fresh checkout, where data/ does not exist yet.
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    return statementDriver(new Database(path, { create: true }), deferCommits);
+  },
   // A room's broadcast to all is one native publish to its topic; Room closes slow readers after it.
   publish: (topic, frame) => void server?.publish(topic, frame),
   idleTimeoutMs: (config) => Math.max(8, bunIdleSeconds(config.idleTimeoutMs)) * 1000,
