@@ -19,7 +19,7 @@ export function browserSuite(runtime: Runtime): void {
     let browser: Browser;
     const servers: RunningServer[] = [];
     const start = async (env: Record<string, string>) => {
-      const server = await startServer(await runtime.command(env), env);
+      const server = await startServer(() => runtime.command(env), env);
       servers.push(server);
       return server;
     };

@@ -27,7 +27,7 @@ export function browserV2Suite(runtime: Runtime): void {
       // One server for the part: every case has rooms of its own, and every user here is signed (an
       // anonymous ban would reach every anonymous page of 127.0.0.1, the address group they share).
       const env = { PARLEY_DB: ":memory:", PARLEY_JWT_SECRET: TEST_JWT_SECRET };
-      server = await startServer(await runtime.command(env), env);
+      server = await startServer(() => runtime.command(env), env);
     });
     after(async () => {
       await browser?.close();
@@ -318,7 +318,7 @@ export function browserV2Suite(runtime: Runtime): void {
         PORT: String(await freePort()),
         PARLEY_JWT_SECRET: TEST_JWT_SECRET,
       };
-      let restartable = await startServer(await runtime.command(env), env);
+      let restartable = await startServer(() => runtime.command(env), env);
       others.push(restartable);
       const room = freshRoom("resume");
       // Alice (a moderator) and Carol are test clients on v2; Bob is the page.
@@ -341,7 +341,7 @@ export function browserV2Suite(runtime: Runtime): void {
 
       await restartable.stop("SIGKILL");
       await waitState(bob, "reconnecting");
-      restartable = await startServer(await runtime.command(env), env);
+      restartable = await startServer(() => runtime.command(env), env);
       others.push(restartable);
       // Alice is back first and acts while the page still waits to retry.
       alice = await socket(aliceClaims);

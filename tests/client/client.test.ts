@@ -46,7 +46,7 @@ const servers = new Set<RunningServer>();
 const shared = new Set<RunningServer>();
 
 async function serve(env: Record<string, string>, keep = false): Promise<RunningServer> {
-  const server = await startServer(await runtime.command(env), env, 20_000);
+  const server = await startServer(() => runtime.command(env), env, 20_000);
   servers.add(server);
   if (keep) shared.add(server);
   return server;

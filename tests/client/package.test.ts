@@ -56,7 +56,7 @@ describe("parley-chat, packed and installed", () => {
     );
     writeFileSync(join(app, "use.mjs"), USE);
     env = { PORT: String(await freePort()), PARLEY_DB: join(dir, "parley.db") };
-    server = await startServer(await runtimes.node.command(env), env);
+    server = await startServer(() => runtimes.node.command(env), env);
   });
   const spawned: ChildProcess[] = [];
   after(async () => {
@@ -174,7 +174,7 @@ describe("parley-chat, packed and installed", () => {
 
     // The server restarts on the same port and file: the client says so, and resumes.
     await server.stop();
-    server = await startServer(await runtimes.node.command(env), env);
+    server = await startServer(() => runtimes.node.command(env), env);
     await shows("* reconnecting");
     await eventually(
       () => out.split("* live").length > 2,

@@ -641,7 +641,7 @@ describe("against a node server (dist/node.mjs)", () => {
   const room = () => `v2-${process.pid}-${++lastRoom}`;
 
   async function serve(env: Record<string, string>): Promise<RunningServer> {
-    const server = await startServer(await runtimes.node.command(env), env, 20_000);
+    const server = await startServer(() => runtimes.node.command(env), env, 20_000);
     servers.add(server);
     return server;
   }

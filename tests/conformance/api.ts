@@ -81,7 +81,7 @@ export function conformanceApi(runtime: Runtime): void {
   const it = testsWithTimeout(60_000);
   let api: RunningServer;
   let noKey: RunningServer;
-  const start = async (env: Record<string, string>) => startServer(await runtime.command(env), env);
+  const start = async (env: Record<string, string>) => startServer(() => runtime.command(env), env);
 
   const call = async (method: string, path: string, o: CallOptions = {}, server = api): Promise<Answer> => {
     const headers: Record<string, string> = { ...o.headers };

@@ -39,7 +39,7 @@ export function conformanceOperate(runtime: Runtime): void {
         PARLEY_JWT_SECRET: TEST_JWT_SECRET,
         PARLEY_METRICS_TOKEN: METRICS_TOKEN,
       };
-      server = await startServer(await runtime.command(env), env);
+      server = await startServer(() => runtime.command(env), env);
     });
     after(() => server?.stop());
 

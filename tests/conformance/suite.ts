@@ -63,7 +63,7 @@ export function conformance(runtime: Runtime): void {
   seenFrames.enabled = true;
   const idleMs = idleTimeoutMs(runtime, IDLE_MS);
 
-  const start = async (env: Record<string, string>) => startServer(await runtime.command(env), env);
+  const start = async (env: Record<string, string>) => startServer(() => runtime.command(env), env);
   let main: RunningServer;
   let limits: RunningServer;
 

@@ -72,7 +72,7 @@ export function conformanceV2(runtime: Runtime): void {
   let main: RunningServer;
   let strict: RunningServer;
   const extra: RunningServer[] = [];
-  const start = async (env: Record<string, string>) => startServer(await runtime.command(env), env);
+  const start = async (env: Record<string, string>) => startServer(() => runtime.command(env), env);
 
   const socketPath = (room: string, query: Query = {}) => {
     const q = new URLSearchParams();

@@ -58,7 +58,7 @@ test("examples/bot.ts answers /roll and /roll 20 in the room, in range, and neve
     PARLEY_WEBHOOK_SECRET: SECRET,
     PARLEY_WEBHOOK_RETRY_MS: "200",
   };
-  const parley = await startServer(await runtimes.node.command(env), env);
+  const parley = await startServer(() => runtimes.node.command(env), env);
   servers.push(parley);
 
   const room = freshRoom("dice");

@@ -122,7 +122,7 @@ describe("examples: receivers fed by a real server", () => {
         PARLEY_WEBHOOK_SECRET: SECRET,
         PARLEY_WEBHOOK_RETRY_MS: "100",
       };
-      const parley: RunningServer = await startServer(await runtimes.node.command(env), env);
+      const parley: RunningServer = await startServer(() => runtimes.node.command(env), env);
       stops.push(() => parley.stop("SIGKILL"));
       for (const text of ["one", "two", "three"]) {
         const res = await fetch(`${parley.url}/api/rooms/docs/messages`, {

@@ -12,6 +12,9 @@ export interface Command {
   args: string[];
 }
 
+/** How to start a server: a command, or a function that makes one afresh for each try. */
+export type CommandSource = Command | (() => Command | Promise<Command>);
+
 export interface RunningServer {
   /** http://127.0.0.1:PORT */
   url: string;
@@ -46,13 +49,37 @@ export function freePort(): Promise<number> {
 
 // Parley's own line, or wrangler's.
 const READY = /(?:listening on|Ready on) http:\/\/127\.0\.0\.1:(\d+)/;
+// What Node, Bun, Deno and wrangler print when the port is taken.
+const IN_USE = /address already in use|EADDRINUSE/i;
+const TRIES = 5;
 
-/** Start `command` with `env` (PORT=0 unless given) and resolve once it prints its listening line. */
+/** The server exited before listening because its port was taken. */
+class PortInUse extends Error {}
+
+/**
+ * Start `command` with `env` (PORT=0 unless given) and resolve once it prints its listening line.
+ *
+ * wrangler cannot listen on port 0, so its port comes from freePort(): free a moment ago, but another
+ * server starting in parallel can bind it before wrangler does, and a restart on a fixed port can find
+ * the killed server's socket not yet released. Either way the server exits at once saying the address is
+ * in use, so that case alone is tried again, with a fresh command (a new port) when `command` is a function.
+ */
 export async function startServer(
-  command: Command,
+  command: CommandSource,
   env: Record<string, string>,
   timeoutMs = 60_000,
 ): Promise<RunningServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(typeof command === "function" ? await command() : command, env, timeoutMs);
+    } catch (e) {
+      if (!(e instanceof PortInUse) || attempt === TRIES) throw e;
+      await new Promise((r) => setTimeout(r, 300 * attempt));
+    }
+  }
+}
+
+async function startOnce(command: Command, env: Record<string, string>, timeoutMs: number): Promise<RunningServer> {
   // Its own process group, so that a kill reaches the children too (wrangler runs workerd). A test server
   // must not reload on a file change: wrangler's config watcher is off (the rest, see wrangler.ts).
   const proc = spawn(command.cmd, command.args, {
@@ -86,7 +113,8 @@ export async function startServer(
     proc.stderr?.on("data", check);
     exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited (${code}) before listening:\n${out}`));
+      const Failure = IN_USE.test(out) ? PortInUse : Error;
+      reject(new Failure(`server exited (${code}) before listening:\n${out}`));
     });
   });
   return {

@@ -64,7 +64,7 @@ function rawGet(
 /** Register the abuse tests for one runtime. */
 export function abuse(runtime: Runtime): void {
   const it = testsWithTimeout(120_000);
-  const start = async (env: Record<string, string>) => startServer(await runtime.command(env), env);
+  const start = async (env: Record<string, string>) => startServer(() => runtime.command(env), env);
   const note = (t: TestContext, line: string) => t.diagnostic(`${runtime.name}: ${line}`);
 
   describe("abuse costs the abuser", () => {

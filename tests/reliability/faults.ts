@@ -71,7 +71,7 @@ export function faults(runtime: Runtime): void {
         PARLEY_CONNECT_BURST: "1000000",
       };
       const start = async () => {
-        const server = await startServer(await runtime.command(env), env);
+        const server = await startServer(() => runtime.command(env), env);
         servers.add(server);
         return server;
       };

@@ -68,7 +68,7 @@ const SLOW_RSS_BOUND = 32 * MiB;
 /** Register the limits-under-load tests for one runtime. */
 export function limitsUnderLoad(runtime: Runtime): void {
   const it = testsWithTimeout(180_000);
-  const start = async (env: Record<string, string>) => startServer(await runtime.command(env), env);
+  const start = async (env: Record<string, string>) => startServer(() => runtime.command(env), env);
   const idleMs = idleTimeoutMs(runtime, IDLE_MS);
 
   describe("limits under load", () => {

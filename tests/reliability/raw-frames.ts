@@ -258,7 +258,7 @@ export function rawFrames(runtime: Runtime): void {
 
   describe("raw frames", () => {
     before(async () => {
-      server = await startServer(await runtime.command(ENV), ENV);
+      server = await startServer(() => runtime.command(ENV), ENV);
     });
     after(() => server?.stop("SIGKILL"));
     // A failed test may leave sockets open; the next test should start clean.

@@ -74,7 +74,7 @@ export function soak(runtime: Runtime): void {
       let server: RunningServer | undefined;
       let load: Load | undefined;
       try {
-        server = await startServer(await runtime.command(env), env);
+        server = await startServer(() => runtime.command(env), env);
         const pid = server.proc.pid as number;
         const log = (s: string) => console.log(`# ${runtime.name} soak: ${s}`);
         if (memory) log(`RSS ${mib(treeRss(pid))} with no client`);

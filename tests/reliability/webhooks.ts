@@ -225,7 +225,7 @@ export function webhooks(runtime: Runtime): void {
     ...extra,
   });
   const start = async (e: Record<string, string>) => {
-    const server = await startServer(await runtime.command(e), e);
+    const server = await startServer(() => runtime.command(e), e);
     servers.add(server);
     return server;
   };

@@ -20,7 +20,7 @@ const QUIET_MS = 15_000;
 
 const servers: RunningServer[] = [];
 async function start(env: Record<string, string>) {
-  const server = await startServer(await runtimes.workers.command(env), env);
+  const server = await startServer(() => runtimes.workers.command(env), env);
   servers.push(server);
   return server;
 }
