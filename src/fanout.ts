@@ -4,7 +4,7 @@
  * Every frame is serialized once per version that is present, never once per member.
  */
 import type { Config } from "./config.ts";
-import type { Members } from "./members.ts";
+import type { Member, Members } from "./members.ts";
 import { meter } from "./metrics.ts";
 import { CLOSE, type Entry } from "./protocol/index.ts";
 import type { Connection, SessionRecord } from "./session.ts";
@@ -57,19 +57,12 @@ export class Fanout {
   }
 
   private toVersion(version: 1 | 2, frame: string): void {
-    if (this.publish) return this.publishTo(this.topics[version], frame);
-    for (const member of this.members.all()) {
-      if (member.v2 === (version === 2)) this.send(member.conn, frame);
-    }
+    this.toMany(frame, this.topics[version], (m) => m.v2 === (version === 2));
   }
 
   /** Send one already-serialized frame to every member, except the connections of `exceptUid`. */
   broadcast(frame: string, exceptUid?: string): void {
-    if (this.publish && exceptUid === undefined) return this.publishTo(this.topics.all, frame);
-    meter.observe("broadcast_fanout", this.members.size);
-    for (const member of this.members.all()) {
-      if (member.uid !== exceptUid) this.send(member.conn, frame);
-    }
+    this.toMany(frame, exceptUid === undefined ? this.topics.all : undefined, (m) => m.uid !== exceptUid);
   }
 
   /** Send one frame to the members speaking `version`, except the connections of `exceptUid`. */
@@ -77,24 +70,35 @@ export class Fanout {
     // Nobody speaks it: no walk over a big room for nothing.
     if (!this.members.speaks[version === 2 ? "v2" : "v1"]) return;
     if (exceptUid === undefined) return this.toVersion(version, frame);
-    for (const member of this.members.all()) {
-      if (member.v2 === (version === 2) && member.uid !== exceptUid) this.send(member.conn, frame);
-    }
+    this.toMany(frame, undefined, (m) => m.v2 === (version === 2) && m.uid !== exceptUid);
   }
 
   /**
-   * One native publish instead of a send per member. The runtime drops a frame silently for a socket
-   * past its own backpressure limit, which the adapter sets to four times ours and checks before each send;
-   * so a member whose queue was over ours before this frame is closed now, as `send` would have done,
-   * long before the runtime would drop anything for it.
+   * The one way a frame reaches many members, so each such frame is counted once, with the connections
+   * it went to. Where the host publishes natively and `topic` names exactly the members `wants` picks,
+   * that is one publish instead of a send per member. The runtime drops a published frame silently for a
+   * socket past its own backpressure limit, which the adapter sets to four times ours and checks before
+   * each send; so a recipient whose queue was over ours before this frame is closed now, as `send` would
+   * have done, long before the runtime would drop anything for it.
    */
-  private publishTo(topic: string, frame: string): void {
-    (this.publish as Publish)(topic, frame);
-    meter.observe("broadcast_fanout", this.members.size);
-    const bytes = utf8Length(frame);
-    for (const { conn } of this.members.all()) {
-      if (conn.bufferedAmount() - bytes > this.config.maxQueueBytes) this.slowReader(conn);
+  private toMany(frame: string, topic: string | undefined, wants: (m: Member) => boolean): void {
+    let recipients = 0;
+    if (this.publish && topic !== undefined) {
+      this.publish(topic, frame);
+      const bytes = utf8Length(frame);
+      for (const member of this.members.all()) {
+        if (!wants(member)) continue;
+        recipients++;
+        if (member.conn.bufferedAmount() - bytes > this.config.maxQueueBytes) this.slowReader(member.conn);
+      }
+    } else {
+      for (const member of this.members.all()) {
+        if (!wants(member)) continue;
+        recipients++;
+        this.send(member.conn, frame);
+      }
     }
+    meter.observe("broadcast_fanout", recipients);
   }
 
   private slowReader(conn: Connection): void {

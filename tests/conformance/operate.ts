@@ -49,7 +49,7 @@ export function conformanceOperate(runtime: Runtime): void {
     };
 
     it("metrics: /metrics is Prometheus text behind PARLEY_METRICS_TOKEN, and its counts move with the traffic", {
-      skip: runtime.ownsShutdown && "on Workers there is no /metrics (tested below); the counts go out as log lines",
+      skip: runtime.ownsMetrics,
     }, async () => {
       assert.equal((await scrape(null)).status, 401, "no token");
       assert.equal((await scrape("Bearer wrong-token-wrong-token-0")).status, 401, "a wrong token");
@@ -94,7 +94,7 @@ export function conformanceOperate(runtime: Runtime): void {
     });
 
     it("metrics: on Workers there is no /metrics (404 JSON)", {
-      skip: !runtime.ownsShutdown && "a process serves /metrics (tested above)",
+      skip: !runtime.ownsMetrics && "a process serves /metrics (tested above)",
     }, async () => {
       const res = await scrape();
       assert.equal(res.status, 404);
@@ -132,13 +132,11 @@ export function conformanceOperate(runtime: Runtime): void {
       ];
       const closedLine = (line: string) => line.includes('"event":"closed"') && line.includes('"code":4000');
       await eventually(() => server.output().split("\n").some(closedLine), "the guest's close logged");
-      // Under wrangler dev the output is wrangler's too (it prints each request's URL, a token in the query
-      // included): Parley's own lines are the ones its logger wrote.
       const lines = server
         .output()
         .split("\n")
         .filter((l) => l.trim() && !/listening on http/.test(l))
-        .filter((l) => !runtime.ownsShutdown || l.includes('"logger":"parley"'));
+        .filter((l) => !runtime.mixesLogOutput || l.includes('"logger":"parley"'));
       assert.ok(lines.length > 0, "the server logged");
       for (const [what, secret] of secrets) {
         assert.deepEqual(

@@ -25,6 +25,10 @@ export interface Differences {
   ownsShutdown: Difference;
   /** The spawned process is not the runtime, so its memory says nothing of the server's. */
   ownsMemory: Difference;
+  /** The platform collects the counts: there is no `/metrics` to scrape (it answers 404). */
+  ownsMetrics: Difference;
+  /** The server's output is the platform tool's too, so only lines Parley's logger wrote are Parley's. */
+  mixesLogOutput: Difference;
   /**
    * The server's RSS moves with garbage the runtime collects late, by more than what a test pushes, so
    * a growth bound cannot tell buffering from garbage there (the test asserts the behaviour instead).
@@ -73,6 +77,8 @@ const AS_SPECIFIED: Differences = {
   ownsSendQueue: false,
   ownsShutdown: false,
   ownsMemory: false,
+  ownsMetrics: false,
+  mixesLogOutput: false,
   ownsDatabaseFile: false,
   rssHidesBuffering: false,
   readsFramesWhole: false,
@@ -119,6 +125,9 @@ export const runtimes: Record<RuntimeName, Runtime> = {
     ownsSendQueue: `${PLATFORM}a Durable Object's sockets expose no send queue, so the send-queue limit is not enforced (and workerd's memory is not the server's to bound)`,
     ownsShutdown: `${PLATFORM}a deploy or reset drops the sockets and clients resume; there is no process to stop`,
     ownsMemory: `${PLATFORM}the server process is wrangler, with workerd as its child, so its RSS says nothing of the runtime's`,
+    ownsMetrics: `${PLATFORM}a Worker has no process to scrape, so there is no /metrics; the counts go out as log lines and, when bound, to Analytics Engine (docs/operations.md)`,
+    mixesLogOutput:
+      "under wrangler dev the output is wrangler's too: it prints each request's URL (a token in the query included), so Parley's own lines are the ones its logger wrote",
     readsFramesWhole: `${PLATFORM}workerd reads a message up to its own limit (a 60 MB announcement was read for 4 MiB, then closed 1009) before the object sees it; Parley closes whatever reaches it over the limit with 1009 before parsing`,
     ownsDatabaseFile: `${PLATFORM}each room's SQLite is the Durable Object's storage, not a file whose size a test can read (DO SQL refuses page_count); that guests are forgotten is tested by their tokens instead`,
     negotiatesCompression:
