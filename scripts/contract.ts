@@ -130,13 +130,21 @@ function openApi(): Json {
     required: true,
     schema: { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" },
   };
-  const query = (schema: v.GenericSchema) =>
-    Object.entries((s(schema).properties ?? {}) as Json).map(([name, prop]) => ({
-      name,
-      in: "query",
-      required: false,
-      schema: { type: "string", description: JSON.stringify(prop) },
-    }));
+  // A query value is a decimal string that the validator turns into a number and bounds (`decimal` in
+  // src/api-schemas.ts); OpenAPI says that as an integer parameter with the same bounds, read off the pipe.
+  const query = (schema: v.ObjectSchema<v.ObjectEntries, undefined>) =>
+    Object.entries(schema.entries).map(([name, entry]) => {
+      const inner = (entry.type === "optional" ? (entry as { wrapped: v.GenericSchema }).wrapped : entry) as {
+        pipe?: { type: string; requirement?: unknown }[];
+      };
+      const bound = (type: string) => inner.pipe?.find((a) => a.type === type)?.requirement as number | undefined;
+      return {
+        name,
+        in: "query",
+        required: entry.type !== "optional",
+        schema: { type: "integer", minimum: bound("min_value"), maximum: bound("max_value") },
+      };
+    });
   const bearer = [{ apiKey: [] }];
   return {
     openapi: "3.1.0",

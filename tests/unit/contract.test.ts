@@ -11,7 +11,9 @@ import { describe, test } from "node:test";
 import { DiagnosticSeverity, fromFile, Parser } from "@asyncapi/parser";
 import { compileErrors, validate } from "@readme/openapi-parser";
 import { Ajv } from "ajv";
+import * as v from "valibot";
 import { contractFiles } from "../../scripts/contract.ts";
+import { EntriesQuery, PageQuery } from "../../src/api-schemas.ts";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 
@@ -76,5 +78,26 @@ describe("the contract, generated", () => {
     const res = await app.request("http://localhost/openapi.json", { headers: { host: "localhost" } });
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), doc);
+  });
+
+  test("each query parameter's bounds in docs/openapi.json are the validator's: its edges pass, one past them fails", () => {
+    const doc = JSON.parse(readFileSync(join(root, "docs/openapi.json"), "utf8"));
+    const validators: Record<string, v.GenericSchema> = {
+      "/api/rooms/{room}/messages": PageQuery,
+      "/api/rooms/{room}/entries": EntriesQuery,
+    };
+    let checked = 0;
+    for (const [path, schema] of Object.entries(validators)) {
+      for (const p of doc.paths[path].get.parameters.filter((x: { in: string }) => x.in === "query")) {
+        const { minimum, maximum, type } = p.schema;
+        assert.equal(type, "integer", `${path} ${p.name}`);
+        const ok = (n: number) => v.safeParse(schema, { [p.name]: String(n) }).success;
+        assert.ok(ok(minimum) && ok(maximum), `${path} ${p.name}: ${minimum} and ${maximum} pass`);
+        assert.ok(!ok(maximum + 1), `${path} ${p.name}: ${maximum + 1} fails`);
+        if (minimum > 0) assert.ok(!ok(minimum - 1), `${path} ${p.name}: ${minimum - 1} fails`);
+        checked++;
+      }
+    }
+    assert.equal(checked, 4, "before and limit of a history page, after and limit of the entries");
   });
 });
