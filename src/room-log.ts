@@ -4,7 +4,7 @@
  * room, so the room stays the single source of order: a message, an edit, a reaction and a ban are all
  * numbered, committed and sent the same way.
  */
-import { type Draft, LogRules, type RoomView } from "./actions.ts";
+import { type Draft, LogRules, type Outcome, type Refusal, type RoomView } from "./actions.ts";
 import type { Config } from "./config.ts";
 import type { Fanout } from "./fanout.ts";
 import { log } from "./log.ts";
@@ -17,6 +17,26 @@ import type { CommitChanges, Sanctions, Store } from "./store/store.ts";
 
 /** Run a function later in this turn of the event loop, or now. */
 export type Defer = (fn: () => void) => void;
+
+/** The HTTP API as an actor (PROTOCOL-v2 section 4). */
+export const API_USER: User = { id: "api", name: "api", bot: true };
+
+/** The connection of an entry that no socket sent (the HTTP API): nothing to ack. */
+const NOBODY: Connection = {
+  send: () => {},
+  close: () => {},
+  bufferedAmount: () => 0,
+  load: () => undefined,
+  save: () => {},
+};
+
+/** What the application's backend writes to a room (PROTOCOL-v2 section 4). */
+export interface ApiWrites {
+  /** A message from the backend, as `by` (a bot user): its seq once committed, or a refusal. */
+  post(by: User, text: string, ref?: string, replyTo?: number): number | Refusal;
+  /** What the backend asks for (a delete, a moderation): the entry's seq, undefined for no change, or a refusal. */
+  apply(decide: (rules: LogRules, now: number) => Outcome): number | undefined | Refusal;
+}
 
 /** An entry taken in, numbered, and waiting for its batch to commit. */
 interface Uncommitted {
@@ -39,7 +59,7 @@ export interface LogOptions {
 }
 
 /** The log of one room. */
-export class RoomLog implements RoomView {
+export class RoomLog implements RoomView, ApiWrites {
   /** The last committed seq: what a welcome or the room API reports. */
   seq: number;
   readonly rules: LogRules;
@@ -178,5 +198,33 @@ export class RoomLog implements RoomView {
       if (draft?.sanction) sanctions.push(draft.sanction);
     }
     return { posters: [...posters], folds: [...folds.values()], erased, sanctions };
+  }
+
+  // ---- ApiWrites: entries no socket sent, each committed before its answer -----------------------
+
+  post(by: User, text: string, ref?: string, replyTo?: number): number | Refusal {
+    this.commit();
+    const refused = replyTo !== undefined ? this.rules.replyTo(replyTo) : undefined;
+    if (refused) return refused;
+    this.say(NOBODY, by, this.o.now(), text, ref, replyTo);
+    return this.committed();
+  }
+
+  apply(decide: (rules: LogRules, now: number) => Outcome): number | undefined | Refusal {
+    this.commit();
+    const now = this.o.now();
+    const outcome = decide(this.rules, now);
+    if ("code" in outcome) return outcome;
+    if (!("fields" in outcome)) return undefined;
+    this.append(NOBODY, API_USER, now, undefined, outcome);
+    return this.committed();
+  }
+
+  /** Commit what was just taken in; its seq, or a throw when the store failed (the API answers 500). */
+  private committed(): number {
+    const before = this.seq;
+    this.commit();
+    if (this.seq === before) throw new Error("the entry could not be stored");
+    return this.seq;
   }
 }

@@ -3,7 +3,7 @@
  * runtime-agnostic: it sees sockets only through `Connection` and storage only through `Store`, so the
  * same code runs in a Node/Deno/Bun process and inside a Durable Object.
  */
-import type { LogRules, Outcome, Refusal } from "./actions.ts";
+import type { Outcome } from "./actions.ts";
 import type { Identity } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { Fanout, type Publish } from "./fanout.ts";
@@ -24,13 +24,13 @@ import {
   type RoomInfo,
   type User,
 } from "./protocol/index.ts";
-import { type Defer, RoomLog } from "./room-log.ts";
+import { type ApiWrites, type Defer, RoomLog } from "./room-log.ts";
 import { type Connection, newRecord, type SessionRecord, strike, takeToken, userOf } from "./session.ts";
 import type { Store } from "./store/store.ts";
 import { utf8Length } from "./text.ts";
 
 export type { Publish } from "./fanout.ts";
-export type { Defer } from "./room-log.ts";
+export { API_USER, type ApiWrites, type Defer } from "./room-log.ts";
 
 /** What a client asked for in its upgrade, already validated. */
 export interface JoinRequest {
@@ -45,18 +45,6 @@ export interface JoinRequest {
   /** A signed user, verified at the upgrade (PROTOCOL-v2 section 2). */
   identity?: Identity;
 }
-
-/** The HTTP API as an actor (PROTOCOL-v2 section 4). */
-export const API_USER: User = { id: "api", name: "api", bot: true };
-
-/** The connection of an entry that no socket sent (the HTTP API): nothing to ack. */
-const NOBODY: Connection = {
-  send: () => {},
-  close: () => {},
-  bufferedAmount: () => 0,
-  load: () => undefined,
-  save: () => {},
-};
 
 /** Commit each entry as it comes (tests, and hosts whose events never share a turn). */
 const immediately: Defer = (fn) => fn();
@@ -126,6 +114,11 @@ export class Room {
   /** Send what waits for the group commit now (before any frame that must come after it). */
   private commit(): void {
     this.log.commit();
+  }
+
+  /** The HTTP API's writes (PROTOCOL-v2 section 4): straight to the log, committed before they return. */
+  get api(): ApiWrites {
+    return this.log;
   }
 
   /** Connections currently in the room. */
@@ -353,36 +346,6 @@ export class Room {
   private add(conn: Connection, record: SessionRecord, posted: boolean): void {
     this.fanout.subscribe(conn, record);
     this.members.add(conn, record, posted);
-  }
-
-  // ---- the HTTP API (PROTOCOL-v2 section 4) ----------------------------------------------------
-
-  /** A message from the application's backend, as `by` (a bot user): committed before this returns. */
-  post(by: User, text: string, ref?: string, replyTo?: number): number | Refusal {
-    this.commit();
-    const refused = replyTo !== undefined ? this.log.rules.replyTo(replyTo) : undefined;
-    if (refused) return refused;
-    this.log.say(NOBODY, by, this.now(), text, ref, replyTo);
-    return this.committed();
-  }
-
-  /** What the backend asks for (a delete, a moderation): the entry's seq, undefined for no change, or a refusal. */
-  apply(decide: (rules: LogRules, now: number) => Outcome): number | undefined | Refusal {
-    this.commit();
-    const now = this.now();
-    const outcome = decide(this.log.rules, now);
-    if ("code" in outcome) return outcome;
-    if (!("fields" in outcome)) return undefined;
-    this.log.append(NOBODY, API_USER, now, undefined, outcome);
-    return this.committed();
-  }
-
-  /** Commit what was just taken in; its seq, or a throw when the store failed (the API answers 500). */
-  private committed(): number {
-    const before = this.log.seq;
-    this.commit();
-    if (this.log.seq === before) throw new Error("the entry could not be stored");
-    return this.log.seq;
   }
 
   /** Take in what a v2 frame makes: a refusal, a no-op ack, or an entry for the group commit. */

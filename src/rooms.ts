@@ -214,10 +214,10 @@ export class Rooms implements RoomService {
       case "post": {
         // A bot user's id cannot collide with a person's: a person's id is a number.
         const by = { id: `bot:${op.from.sub ?? op.from.name}`, name: op.from.name, bot: true as const };
-        return answer(room.post(by, op.text, op.ref, op.replyTo), true);
+        return answer(room.api.post(by, op.text, op.ref, op.replyTo), true);
       }
       case "delete":
-        return answer(room.apply((rules) => rules.delete(API_USER, op.seq)));
+        return answer(room.api.apply((rules) => rules.delete(API_USER, op.seq)));
       case "moderate": {
         // A `sub` that never joined gets its user id now, so that a ban can come first.
         const uid =
@@ -228,7 +228,7 @@ export class Rooms implements RoomService {
           ).id;
         const action = op.action;
         return answer(
-          room.apply((rules, now) =>
+          room.api.apply((rules, now) =>
             rules.moderate(API_USER, action, uid, now, { minutes: op.minutes, reason: op.reason }),
           ),
         );
