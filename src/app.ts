@@ -2,7 +2,7 @@
  * The one Hono app: page, health, the chat socket and the room API. Every runtime builds it with
  * `createApp`, passing its own `upgradeWebSocket`; nothing here touches a runtime API.
  */
-import type { Context, Hono } from "hono";
+import type { Context, Hono, MiddlewareHandler } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import * as v from "valibot";
 import { guard, hasApiKey, mountApi } from "./api.ts";
@@ -38,6 +38,8 @@ export interface AppOptions {
   connection: (ws: WSContext) => Connection;
   /** The socket's peer address, as the runtime reports it. */
   clientAddress: (c: Context) => string;
+  /** Measures each HTTP request but the socket's (the process host's HTTP metrics). */
+  requests?: MiddlewareHandler;
   /**
    * Take a connection attempt for an address group: 0 when allowed, else the milliseconds to wait.
    * Default: a limiter in this app's memory, from `PARLEY_CONNECT_BURST` and `PARLEY_CONNECT_PER_SEC`.
@@ -124,7 +126,7 @@ export function socketEvents(rooms: RoomService, connection: (ws: WSContext) => 
 export function createApp(opts: AppOptions) {
   const { rooms, config, connection } = opts;
   const log = opts.log ?? logToConsole;
-  const app = baseApp<Vars>(config, opts.loopback ?? isLoopback(config.listenAddress), log);
+  const app = baseApp<Vars>(config, opts.loopback ?? isLoopback(config.listenAddress), log, opts.requests);
   const guard = guarded(log);
   const later = socketEvents(rooms, connection, log);
   const connectRate = opts.connectRate ?? memoryConnectRate(config);

@@ -3,7 +3,7 @@
  * room creation, JSON errors, and the checks of a socket request in the contract's order (Host, room
  * and query, origin, connect rate). `createApp` and the Workers edge (`createEdgeApp`) both build on it.
  */
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import * as v from "valibot";
@@ -167,12 +167,25 @@ export function roomOf(c: Context): string | Response {
   return ROOM_NAME.test(room) ? room : httpError(c, 400, "bad_room", ROOM_NAME_RULE);
 }
 
+/** The chat socket's path, `/rooms/:room/ws`. */
+const SOCKET_PATH = /^\/rooms\/[^/]+\/ws$/;
+
 /**
  * Page, health, room creation, and JSON answers for 404 and failures: what every front serves itself,
  * behind the Host check. `loopback`: whether the server listens on a loopback address.
  */
-export function baseApp<E extends object>(config: Config, loopback: boolean, log: (m: string) => void) {
+export function baseApp<E extends object>(
+  config: Config,
+  loopback: boolean,
+  log: (m: string) => void,
+  requests?: MiddlewareHandler,
+) {
   const app = new Hono<E>();
+  if (requests) {
+    // First, so that every answer is measured, a refused host's included; the socket route is left out:
+    // its upgrades are counted as connections and refusals, and nothing should wrap a 101 response.
+    app.use("*", (c, next) => (SOCKET_PATH.test(c.req.path) ? next() : requests(c, next)));
+  }
   // Before anything else, on every route: a page on a rebound name must learn nothing from any answer.
   app.use("*", async (c, next) => {
     // Every HTTP/1.1 request has a Host; one built in code (app.request) has only its URL.

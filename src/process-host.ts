@@ -97,18 +97,19 @@ export function serveProcess<S extends object>(adapter: ProcessAdapter<S>): Proc
   const sweep = new IdleSweep<S>(adapter.idleTimeoutMs?.(config) ?? config.idleTimeoutMs);
   const runtime = adapter.create(config, sweep);
   const connectionOf = socketConnections(runtime.ops);
+  const metrics = prometheus({
+    connections: () => rooms.connections,
+    users: () => rooms.users,
+    rooms: () => rooms.active,
+    webhookBacklog: () => (webhooks ? store.backlog() : 0),
+  });
   const app = createApp({
     upgradeWebSocket: runtime.upgradeWebSocket,
     rooms,
     config,
     connection: (ws) => connectionOf(runtime.socketOf(ws)),
     clientAddress: runtime.clientAddress,
-  });
-  const metrics = prometheus({
-    connections: () => rooms.connections,
-    users: () => rooms.users,
-    rooms: () => rooms.active,
-    webhookBacklog: () => (webhooks ? store.backlog() : 0),
+    requests: metrics.requests,
   });
   useMeter(metrics.meter);
   mountMetrics(app, config, metrics);

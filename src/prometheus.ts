@@ -5,7 +5,8 @@
  * collectors read /proc (which Deno's start script does not grant) and its loop-lag histogram misreads
  * on Deno, so memory comes from `process.memoryUsage()` and lag from a timer, the same on all three.
  */
-import type { Hono } from "hono";
+import { prometheus as honoPrometheus } from "@hono/prometheus";
+import type { Hono, MiddlewareHandler } from "hono";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { constantTimeEqual } from "./api.ts";
 import type { Config } from "./config.ts";
@@ -58,9 +59,14 @@ export function prometheus(gauges: Gauges): {
   meter: Meter;
   scrape(): Promise<string>;
   contentType: string;
+  /** A middleware that counts and times each HTTP request it sees, by method, route pattern and status. */
+  requests: MiddlewareHandler;
   stop(): void;
 } {
   const registry = new Registry();
+  // parley_http_requests_total and parley_http_request_duration_seconds, labelled by the matched route's
+  // pattern (`/api/rooms/:room/messages`), never by the path a client wrote: the series stay bounded.
+  const http = honoPrometheus({ registry, prefix: "parley_" });
   const counters = new Map<CounterName, Counter>();
   for (const [name, { help, labels }] of Object.entries(COUNTERS) as [CounterName, (typeof COUNTERS)[CounterName]][]) {
     counters.set(name, new Counter({ name: `parley_${name}_total`, help, labelNames: labels, registers: [registry] }));
@@ -113,6 +119,7 @@ export function prometheus(gauges: Gauges): {
     meter,
     scrape: () => registry.metrics(),
     contentType: registry.contentType,
+    requests: http.registerMetrics,
     stop: () => clearInterval(timer),
   };
 }

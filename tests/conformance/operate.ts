@@ -69,6 +69,9 @@ export function conformanceOperate(runtime: Runtime): void {
       }
       a.send({ type: "say" });
       assert.equal((await a.next("error")).code, "bad_frame");
+      assert.equal((await fetch(`${server.url}/api/rooms/${room}/messages`)).status, 200);
+      assert.equal((await fetch(`${server.url}/api/rooms/${room}/messages?limit=x`)).status, 400);
+      assert.equal((await fetch(`${server.url}/no-such-page`)).status, 404);
       const during = await scrape();
       const moved = (series: string) => sample(during.text, series) - sample(first.text, series);
       assert.equal(moved('parley_entries_total{kind="message"}'), 3, "three messages committed");
@@ -78,6 +81,19 @@ export function conformanceOperate(runtime: Runtime): void {
       assert.equal(sample(during.text, "parley_rooms"), 1);
       assert.ok(moved("parley_commit_batch_size_count") >= 1, "commits observed");
       assert.ok(moved("parley_broadcast_fanout_count") >= 3, "broadcasts observed");
+      // HTTP requests by route pattern, never by the path a client wrote; the socket's upgrades are not among them.
+      const http = (route: string, status: number) =>
+        `parley_http_requests_total{method="GET",route="${route}",status="${status}",ok="${status < 400}"}`;
+      assert.equal(moved(http("/api/rooms/:room/messages", 200)), 1, "the history read");
+      assert.equal(moved(http("/api/rooms/:room/messages", 400)), 1, "the bad query");
+      assert.equal(moved(http("/*", 404)), 1, "the unknown page");
+      assert.ok(
+        moved(
+          'parley_http_request_duration_seconds_count{method="GET",route="/api/rooms/:room/messages",status="200",ok="true"}',
+        ) === 1,
+      );
+      assert.doesNotMatch(during.text, /route="\/rooms\//, "no socket route");
+      assert.doesNotMatch(during.text, new RegExp(room), "no room name in any series");
 
       await b.close(1000);
       const refused = new Client(url, { protocols: V2, headers: { origin: "http://evil.example" } });
