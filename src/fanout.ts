@@ -98,7 +98,8 @@ export class Fanout {
         this.send(member.conn, frame);
       }
     }
-    meter.observe("broadcast_fanout", recipients);
+    // A frame that reached nobody (a `joined` in a room of one) is not a broadcast.
+    if (recipients > 0) meter.observe("broadcast_fanout", recipients);
   }
 
   private slowReader(conn: Connection): void {

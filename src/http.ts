@@ -167,8 +167,8 @@ export function roomOf(c: Context): string | Response {
   return ROOM_NAME.test(room) ? room : httpError(c, 400, "bad_room", ROOM_NAME_RULE);
 }
 
-/** The chat socket's path, `/rooms/:room/ws`. */
-const SOCKET_PATH = /^\/rooms\/[^/]+\/ws$/;
+/** The methods HTTP metrics count: Deno and Bun pass any token as a method, and each would be a series. */
+const MEASURED_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
 /**
  * Page, health, room creation, and JSON answers for 404 and failures: what every front serves itself,
@@ -182,11 +182,14 @@ export function baseApp<E extends object>(
 ) {
   const app = new Hono<E>();
   if (requests) {
-    // First, so that every answer is measured, a refused host's included; the socket route is left out:
-    // its upgrades are counted as connections and refusals, and nothing should wrap a 101 response.
-    app.use("*", (c, next) => (SOCKET_PATH.test(c.req.path) ? next() : requests(c, next)));
+    // First, so that every answer is measured, a refused host's included. Upgrades are left out: they are
+    // counted as connections and refusals, and nothing should wrap a 101 response. A method outside the
+    // standard ones is not measured at all, since its name would become a label value.
+    app.use("*", (c, next) =>
+      c.req.header("upgrade") !== undefined || !MEASURED_METHODS.has(c.req.method) ? next() : requests(c, next),
+    );
   }
-  // Before anything else, on every route: a page on a rebound name must learn nothing from any answer.
+  // Before any route, on every route: a page on a rebound name must learn nothing from any answer.
   app.use("*", async (c, next) => {
     // Every HTTP/1.1 request has a Host; one built in code (app.request) has only its URL.
     if (!hostAllowed(c.req.header("host") ?? new URL(c.req.url).host, config, loopback)) {

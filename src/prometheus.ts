@@ -64,8 +64,9 @@ export function prometheus(gauges: Gauges): {
   stop(): void;
 } {
   const registry = new Registry();
-  // parley_http_requests_total and parley_http_request_duration_seconds, labelled by the matched route's
-  // pattern (`/api/rooms/:room/messages`), never by the path a client wrote: the series stay bounded.
+  // parley_http_requests_total and parley_http_request_duration_seconds, labelled by the pattern of the
+  // last route that matched (`/api/rooms/:room/messages`), never by the path a client wrote; with the
+  // methods limited to the standard ones (src/http.ts), the series stay bounded.
   const http = honoPrometheus({ registry, prefix: "parley_" });
   const counters = new Map<CounterName, Counter>();
   for (const [name, { help, labels }] of Object.entries(COUNTERS) as [CounterName, (typeof COUNTERS)[CounterName]][]) {

@@ -87,12 +87,14 @@ export function conformanceOperate(runtime: Runtime): void {
       assert.equal(moved(http("/api/rooms/:room/messages", 200)), 1, "the history read");
       assert.equal(moved(http("/api/rooms/:room/messages", 400)), 1, "the bad query");
       assert.equal(moved(http("/*", 404)), 1, "the unknown page");
-      assert.ok(
+      assert.equal(
         moved(
           'parley_http_request_duration_seconds_count{method="GET",route="/api/rooms/:room/messages",status="200",ok="true"}',
-        ) === 1,
+        ),
+        1,
+        "the history read's time",
       );
-      assert.doesNotMatch(during.text, /route="\/rooms\//, "no socket route");
+      assert.doesNotMatch(during.text, /route="\/rooms\//, "no socket route: every request to it here was an upgrade");
       assert.doesNotMatch(during.text, new RegExp(room), "no room name in any series");
 
       await b.close(1000);

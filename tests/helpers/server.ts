@@ -62,7 +62,8 @@ class PortInUse extends Error {}
  * wrangler cannot listen on port 0, so its port comes from freePort(): free a moment ago, but another
  * server starting in parallel can bind it before wrangler does, and a restart on a fixed port can find
  * the killed server's socket not yet released. Either way the server exits at once saying the address is
- * in use, so that case alone is tried again, with a fresh command (a new port) when `command` is a function.
+ * in use, so that case alone is tried again, after a pause that grows. A function `command` is called
+ * again for each try, so wrangler's port (chosen inside it) is a new one; a PORT given in `env` stays.
  */
 export async function startServer(
   command: CommandSource,
@@ -113,7 +114,14 @@ async function startOnce(command: Command, env: Record<string, string>, timeoutM
     proc.stderr?.on("data", check);
     exited.then((code) => {
       clearTimeout(timer);
+      if (READY.test(out)) return;
       const Failure = IN_USE.test(out) ? PortInUse : Error;
+      // wrangler may have left its workerd behind: the group goes before any next try.
+      try {
+        process.kill(-(proc.pid as number), "SIGKILL");
+      } catch {
+        // The group is gone already.
+      }
       reject(new Failure(`server exited (${code}) before listening:\n${out}`));
     });
   });
